@@ -1,0 +1,50 @@
+"""mcengine: a GPU-accelerated Monte Carlo engine for the economics of AI compute.
+
+Notebook API::
+
+    import mcengine
+    cfg = mcengine.load_config(scenario="gpu_cloud", overrides=["n_samples=200000"])
+    ds = mcengine.simulate(cfg)              # xarray.Dataset
+    ds = mcengine.open_results("outputs/.../results.nc")
+"""
+
+from importlib.metadata import PackageNotFoundError, version
+
+try:
+    __version__ = version("mcengine")
+except PackageNotFoundError:  # running from a source tree without installing
+    __version__ = "0.0.0+unknown"
+
+from . import distributions
+from .api import simulate
+from .config import load_config
+from .engine import Checkpoint, Chunking, Progress, Target, run
+from .errors import ConfigError
+from .model.spec import ModelSpec
+from .results import open_results, write_netcdf
+
+__all__ = [
+    "__version__",
+    "Checkpoint",
+    "Chunking",
+    "ConfigError",
+    "ModelSpec",
+    "Progress",
+    "Target",
+    "distributions",
+    "load_config",
+    "open_results",
+    "open_sweep",
+    "run",
+    "simulate",
+    "write_netcdf",
+]
+
+
+def __getattr__(name: str):
+    # open_sweep lives in the I/O layer of sweeps; imported lazily to keep import time low
+    if name == "open_sweep":
+        from .sweep import open_sweep
+
+        return open_sweep
+    raise AttributeError(f"module 'mcengine' has no attribute {name!r}")

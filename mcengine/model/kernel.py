@@ -1,0 +1,286 @@
+"""The built-in model (MODEL.md) as a pure JAX function of (seed, future indices).
+
+One call simulates a vector of futures month by month (``lax.scan`` over months, arrays over
+futures). Parts of the model that a scenario switches off (a constant zero volatility, no
+arrivals, no debt, no tax, no replacements) are left out at trace time, so they cost nothing and
+draw no random numbers.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from .. import random as mcr
+from .spec import ModelSpec
+
+__all__ = ["COMPONENTS", "HOURS_PER_MONTH", "Futures", "simulate"]
+
+HOURS_PER_MONTH = 730.0
+COMPONENTS = (
+    "revenue",
+    "energy",
+    "colocation",
+    "staff_upkeep",
+    "variable",
+    "churn",
+    "replacements",
+    "financing",
+    "tax",
+    "upfront",
+    "salvage",
+)
+NEVER_OFFSET = 1  # break-even month T + 1 encodes "never"
+
+
+class Futures(NamedTuple):
+    """Per-future outputs of one simulated chunk (arrays over futures)."""
+
+    npv: jax.Array  # discounted cumulative cash at T, $
+    breakeven: jax.Array  # int32 first month with V_m >= 0; T + 1 = never
+    payback: jax.Array  # int32, same on undiscounted cash
+    gross_margin: jax.Array
+    spend_to_revenue: jax.Array
+    pv: jax.Array  # (n, len(COMPONENTS)) signed present values
+    month0: jax.Array  # V_0 = -(K - L)
+    scores: jax.Array  # (k, n) normal scores of the uncertain inputs (for sensitivity)
+
+
+def _poisson(u: jax.Array, lam: Any, terms: int) -> jax.Array:
+    """Inverse-CDF Poisson draw from a uniform, summing ``terms`` terms of the CDF."""
+    p = jnp.exp(-lam)
+    cdf = p
+    count = jnp.zeros_like(u)
+    for k in range(terms):
+        count = count + (u > cdf).astype(u.dtype)
+        p = p * lam / (k + 1)
+        cdf = cdf + p
+    return count
+
+
+def simulate(
+    spec: ModelSpec,
+    seed: int,
+    index: jax.Array,
+    dtype=jnp.float32,
+    observe: Callable[[jax.Array, jax.Array], Any] | None = None,
+) -> tuple[Futures, Any]:
+    """Simulate the futures with global indices ``index`` (uint32, shape (n,)).
+
+    ``observe(month, V_m)`` is called inside the month loop with the discounted cumulative cash
+    of month ``m`` (1..T); what it returns is stacked over months and returned beside the
+    per-future outputs (e.g. a histogram row per month, or V_m itself).
+    """
+    dtype = jnp.dtype(dtype)
+    T = spec.horizon
+    months = spec.months
+    scores = spec.inputs.normal_scores(seed, index, dtype)
+    drawn = spec.inputs.transform(scores)
+
+    def v(path: str):
+        if path in drawn:
+            return drawn[path].astype(dtype)
+        return jnp.asarray(spec.constants[path], dtype)
+
+    def on(path: str) -> bool:  # a part of the model that is not constant zero
+        return not spec.is_zero(path)
+
+    zeros = jnp.zeros(index.shape, dtype)
+    G = v("fleet.gpus")
+    gpu_price = v("fleet.gpu_price")
+    K_hw = G * gpu_price * (1 + v("fleet.system_overhead"))
+    facility = v("upfront.facility")
+    K = K_hw + facility + v("upfront.training")
+    financed = on("financing.debt_fraction")
+    L = v("financing.debt_fraction") * K if financed else zeros
+    month0 = zeros - (K - L)
+
+    n_term = months["term"]
+    i_month = v("financing.interest_rate") / 12
+    if financed:
+        annuity = L * i_month / (1 - (1 + i_month) ** (-n_term))
+        payment = jnp.where(i_month > 0, annuity, L / n_term)
+    replace = bool(spec.constants["fleet.replace_failures"])
+    failures = on("fleet.annual_failure_rate")
+    log_s = jnp.log1p(-v("fleet.annual_failure_rate")) / 12
+    units = v("market.units_per_gpu_hour") * HOURS_PER_MONTH
+    log_gain = jnp.log1p(v("efficiency.gain")) / 12
+    log_elec = jnp.log1p(v("opex.electricity_trend")) / 12
+    log_coloc = jnp.log1p(v("opex.colocation_escalation")) / 12
+    log_disc = jnp.log1p(v("discount_rate")) / 12
+
+    vol_p, vol_d = v("market.price_volatility"), v("demand.volatility")
+    drift_p = (jnp.log1p(v("market.price_trend")) - vol_p**2 / 2) / 12
+    drift_d = (jnp.log1p(v("demand.growth")) - vol_d**2 / 2) / 12
+    sig_p, sig_d = vol_p * math.sqrt(1 / 12), vol_d * math.sqrt(1 / 12)
+    rho = spec.constants["market.demand_correlation"]
+    use_vol_p, use_vol_d = on("market.price_volatility"), on("demand.volatility")
+    need_z = use_vol_p or (use_vol_d and rho != 0.0)
+    n_normals = int(need_z) + int(use_vol_d)
+
+    terms_gen, terms_rel = spec.poisson_terms["generation"], spec.poisson_terms["release"]
+    lam_gen, lam_rel = v("market.generation_rate") / 12, v("churn.release_rate") / 12
+    jump_p_gen = jnp.log1p(-v("market.generation_price_drop"))
+    jump_d_gen = jnp.log(v("market.generation_demand_shock"))
+    jump_p_rel, jump_d_rel = jnp.log(v("churn.price_shock")), jnp.log(v("churn.demand_shock"))
+    n_uniforms = int(terms_gen > 0) + int(terms_rel > 0)
+
+    key_shocks = mcr.stream_key(seed, "process/shocks")
+    key_arrivals = mcr.stream_key(seed, "process/arrivals")
+
+    price0 = v("market.price0")
+    log_p0 = jnp.log(price0) + zeros
+    log_d0 = jnp.log(v("demand.utilization0") * G * units) + zeros
+    max_u = v("demand.max_utilization")
+    revenue_keep = 1 - v("market.revenue_share")
+    power = v("fleet.power_kw")
+    idle = v("opex.idle_power_fraction")
+    energy_rate = power * v("opex.pue") * HOURS_PER_MONTH * v("opex.electricity_price")
+    coloc_rate = G * power * v("opex.colocation_per_kw_month")
+    staff, maint = v("opex.staff_per_month"), v("opex.maintenance_per_gpu_month")
+    cost_per_unit, retrain = v("opex.cost_per_unit"), v("churn.retrain_cost")
+    taxed = on("tax.rate")
+    tax_rate = v("tax.rate")
+    dep_months, fac_months = months["depreciation"], months["facility"]
+    dep_hw, dep_fac = K_hw / dep_months, facility / fac_months
+    salvage = v("fleet.salvage_fraction") * K_hw
+    ring = replace and failures and T > dep_months
+
+    def step(carry, m):
+        mf = m.astype(dtype)
+        normals = mcr.normals(key_shocks, index, m, n_normals, dtype) if n_normals else []
+        z = normals.pop(0) if need_z else zeros
+        if use_vol_d:
+            zp = normals.pop(0)
+            w = rho * z + math.sqrt(1 - rho**2) * zp if rho != 0.0 else zp
+        else:
+            w = zeros
+        uni = mcr.uniforms(key_arrivals, index, m, n_uniforms, dtype) if n_uniforms else []
+        n_gen = _poisson(uni.pop(0), lam_gen, terms_gen) if terms_gen else zeros
+        n_rel = _poisson(uni.pop(0), lam_rel, terms_rel) if terms_rel else zeros
+
+        log_p = carry["log_p"] + drift_p + sig_p * z + n_gen * jump_p_gen + n_rel * jump_p_rel
+        log_d = carry["log_d"] + drift_d + sig_d * w + n_gen * jump_d_gen + n_rel * jump_d_rel
+        price, demand = jnp.exp(log_p), jnp.exp(log_d)
+        active = G * jnp.exp(mf * log_s) if (failures and not replace) else G + zeros
+        capacity = active * units * jnp.exp(mf * log_gain)
+        util = jnp.minimum(max_u, demand / capacity)
+        sold = util * capacity
+        revenue = sold * price * revenue_keep
+        energy = active * (idle + (1 - idle) * util) * energy_rate * jnp.exp(mf * log_elec)
+        coloc = coloc_rate * jnp.exp(mf * log_coloc) + zeros
+        upkeep = staff + active * maint
+        variable = sold * cost_per_unit
+        churn = retrain * n_rel
+        opex = energy + coloc + upkeep + variable
+
+        new = dict(carry, log_p=log_p, log_d=log_d)
+        if replace and failures:
+            repl = G * (-jnp.expm1(log_s)) * gpu_price * price / price0
+        else:
+            repl = zeros
+        if financed:
+            paying = m <= n_term
+            interest = jnp.where(paying, carry["balance"] * i_month, 0)
+            debt = jnp.where(paying, payment, 0)
+            new["balance"] = carry["balance"] - (debt - interest)
+        else:
+            interest = debt = zeros
+        depreciation = jnp.where(m <= dep_months, dep_hw, 0) + jnp.where(
+            m <= fac_months, dep_fac, 0
+        )
+        if replace and failures:
+            depreciation = depreciation + carry["repl_window"] / dep_months
+            if ring:
+                slot = (m - 1) % dep_months
+                leaving = carry["ring"][slot]
+                new["ring"] = carry["ring"].at[slot].set(repl)
+            else:
+                leaving = zeros
+            new["repl_window"] = carry["repl_window"] + repl - leaving
+        if taxed:
+            income = revenue - opex - depreciation - interest - churn
+            y = income - carry["loss"]
+            tax = tax_rate * jnp.maximum(0, y)
+            new["loss"] = jnp.maximum(0, -y)
+        else:
+            tax = zeros
+        cash = revenue - opex - churn - repl - debt - tax
+        disc = jnp.exp(-mf * log_disc)
+        at_end = jnp.where(m == T, salvage * disc, 0)
+        cash_disc = cash * disc + at_end
+        cum_disc = carry["cum_disc"] + cash_disc
+        cum = carry["cum"] + cash + jnp.where(m == T, salvage, 0)
+        new["cum_disc"], new["cum"] = cum_disc, cum
+        new["breakeven"] = jnp.where(
+            (carry["breakeven"] > T) & (cum_disc >= 0), m, carry["breakeven"]
+        )
+        new["payback"] = jnp.where((carry["payback"] > T) & (cum >= 0), m, carry["payback"])
+        flows = (revenue, energy, coloc, upkeep, variable, churn, repl, debt, tax)
+        new["pv"] = tuple(a + f * disc for a, f in zip(carry["pv"], flows, strict=True))
+        new["revenue"] = carry["revenue"] + revenue
+        new["margin"] = carry["margin"] + revenue - opex - depreciation
+        new["outflows"] = carry["outflows"] + opex + churn + repl + debt + tax
+        return new, (observe(m, cum_disc) if observe is not None else None)
+
+    never = jnp.full(index.shape, T + NEVER_OFFSET, jnp.int32)
+    carry0: dict[str, Any] = {
+        "log_p": log_p0,
+        "log_d": log_d0,
+        "cum_disc": month0,
+        "cum": month0,
+        "breakeven": never,
+        "payback": never,
+        "pv": tuple(zeros for _ in range(9)),
+        "revenue": zeros,
+        "margin": zeros,
+        "outflows": zeros,
+    }
+    if financed:
+        carry0["balance"] = L
+    if taxed:
+        carry0["loss"] = v("upfront.training") + zeros
+    if replace and failures:
+        carry0["repl_window"] = zeros
+        if ring:
+            carry0["ring"] = jnp.zeros((dep_months, *index.shape), dtype)
+    final, observed = jax.lax.scan(step, carry0, jnp.arange(1, T + 1, dtype=jnp.int32))
+
+    pv_rev, pv_en, pv_col, pv_up, pv_var, pv_churn, pv_repl, pv_debt, pv_tax = final["pv"]
+    salvage_pv = salvage * jnp.exp(-T * log_disc) + zeros
+    pv = jnp.stack(
+        [
+            pv_rev,
+            -pv_en,
+            -pv_col,
+            -pv_up,
+            -pv_var,
+            -pv_churn,
+            -pv_repl,
+            L - pv_debt,
+            -pv_tax,
+            -K + zeros,
+            salvage_pv,
+        ],
+        axis=-1,
+    )
+    revenue = final["revenue"]
+    has_rev = revenue > 0
+    safe = jnp.where(has_rev, revenue, 1)
+    gross_margin = jnp.where(has_rev, final["margin"] / safe, -jnp.inf)
+    spend = jnp.where(has_rev, ((K - L) + final["outflows"]) / safe, jnp.inf)
+    futures = Futures(
+        npv=final["cum_disc"],
+        breakeven=final["breakeven"],
+        payback=final["payback"],
+        gross_margin=gross_margin,
+        spend_to_revenue=spend,
+        pv=pv,
+        month0=month0,
+        scores=scores,
+    )
+    return futures, observed
