@@ -1,0 +1,189 @@
+"""Results as an ``xarray.Dataset``: names, units and descriptions, and atomic NetCDF I/O."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from .accumulators import integer_quantiles, quantiles_from_histogram
+from .engine import RunResult
+from .model.kernel import COMPONENTS
+
+__all__ = ["to_dataset", "write_netcdf", "open_results", "NETCDF_ENGINE"]
+
+NETCDF_ENGINE = "h5netcdf"
+
+
+def _var(dims, data, units: str, description: str) -> xr.Variable:
+    return xr.Variable(dims, np.asarray(data), attrs={"units": units, "description": description})
+
+
+def _month_quantiles(r: RunResult) -> tuple[np.ndarray, float]:
+    out = np.empty((r.horizon + 1, len(r.levels)))
+    worst = 0.0
+    for m in range(r.horizon + 1):
+        lo_m, hi_m = r.month_min[m], r.month_max[m]
+        lower = np.clip(r.month_edges[m, :-1], lo_m, hi_m)
+        upper = np.clip(r.month_edges[m, 1:], lo_m, hi_m)
+        lower[0], upper[-1] = lo_m, hi_m  # end bins also hold values clamped into them
+        out[m], bound = quantiles_from_histogram(r.month_counts[m], r.levels, lower, upper)
+        worst = max(worst, float(np.nanmax(bound)))
+    return out, worst
+
+
+def _sensitivity(r: RunResult) -> dict[str, xr.Variable]:
+    s, n = r.sums, r.n
+    if "u" not in s or not r.inputs:
+        return {}
+    counts = np.maximum(r.decile_counts, 1)
+    k = len(r.inputs)
+    decile_npv = r.shift + s["decile_npv"].reshape(k, 10) / counts
+    mean_u, mean_g = s["u"] / n, s["g"][0] / n
+    cov = s["ug"] / n - mean_u * mean_g
+    var_u = s["uu"] / n - mean_u**2
+    var_g = s["gg"][0] / n - mean_g**2
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rank_corr = cov / np.sqrt(var_u * var_g)
+    dims = ("input", "decile")
+    return {
+        "sens_p_recoup": _var(
+            dims,
+            r.decile_recouped / counts,
+            "1",
+            "P(recoup) given the input lies in this decile of its own distribution",
+        ),
+        "sens_npv_mean": _var(
+            dims, decile_npv, "USD", "mean NPV given the input lies in this decile"
+        ),
+        "sens_count": _var(dims, r.decile_counts, "futures", "futures in each input decile"),
+        "sens_rank_corr_npv": _var(
+            ("input",), rank_corr, "1", "Spearman rank correlation of the input with NPV"
+        ),
+    }
+
+
+def to_dataset(r: RunResult, attrs: Mapping[str, Any] | None = None) -> xr.Dataset:
+    """Build the results Dataset (see docs/architecture.md for the names)."""
+    T, n, q = r.horizon, r.n, r.levels
+    months = np.arange(T + 1)
+    recouped = int(r.event_counts[0, : T + 1].sum())
+    p = recouped / n
+    by_month = np.cumsum(r.event_counts[0, : T + 1]) / n
+    npv_mean = r.shift + r.sums["npv"][0] / n
+    var = max(r.sums["npv2"][0] / n - (r.sums["npv"][0] / n) ** 2, 0.0) * n / max(n - 1, 1)
+    scalars, bounds = [], []
+    for j in range(3):
+        values, bound = quantiles_from_histogram(
+            r.scalar_counts[j], q, r.scalar_lower[j], r.scalar_upper[j]
+        )
+        scalars.append(values)
+        bounds.append(np.nanmax(bound))
+    cum_cash, month_bound = _month_quantiles(r)
+    data = {
+        "p_recoup": _var((), p, "1", "probability that discounted cash breaks even by month T"),
+        "p_recoup_se": _var((), np.sqrt(p * (1 - p) / n), "1", "Monte Carlo standard error"),
+        "p_breakeven_by": _var(
+            ("month",), by_month, "1", "probability that break-even has come by this month"
+        ),
+        "breakeven_month": _var(
+            ("quantile",),
+            integer_quantiles(r.event_counts[0], q),
+            "month",
+            "first month with discounted cumulative cash >= 0 (inf: never within the horizon)",
+        ),
+        "payback_month": _var(
+            ("quantile",),
+            integer_quantiles(r.event_counts[1], q),
+            "month",
+            "first month with undiscounted cumulative cash >= 0 (inf: never)",
+        ),
+        "npv": _var(("quantile",), scalars[0], "USD", "net present value to equity"),
+        "npv_mean": _var((), npv_mean, "USD", "mean net present value"),
+        "npv_se": _var((), np.sqrt(var / n), "USD", "Monte Carlo standard error of npv_mean"),
+        "cum_cash": _var(
+            ("month", "quantile"), cum_cash, "USD", "discounted cumulative cash to equity"
+        ),
+        "pv": _var(
+            ("component",),
+            r.sums["pv"] / n,
+            "USD",
+            "mean present value per cash-flow component, signed (outflows negative; they sum "
+            "to npv_mean); upfront = -K, financing = loan - PV(debt payments)",
+        ),
+        "gross_margin": _var(
+            ("quantile",),
+            scalars[1],
+            "1",
+            "(revenue - energy - colocation - upkeep - variable - depreciation) / revenue",
+        ),
+        "spend_to_revenue": _var(
+            ("quantile",), scalars[2], "1", "all outflows (equity upfront included) / revenue"
+        ),
+        "convergence_p_recoup": _var(
+            ("draws",), r.convergence["p_recoup"], "1", "P(recoup) after each chunk"
+        ),
+        "convergence_npv_mean": _var(
+            ("draws",), r.convergence["npv_mean"], "USD", "mean NPV after each chunk"
+        ),
+    }
+    data.update(_sensitivity(r))
+    coords = {
+        "month": ("month", months, {"units": "month", "description": "months since investment"}),
+        "quantile": ("quantile", q, {"description": "quantile level"}),
+        "component": ("component", list(COMPONENTS)),
+        "draws": ("draws", r.convergence["n"], {"description": "futures drawn so far"}),
+    }
+    if r.inputs and "sens_p_recoup" in data:
+        coords["input"] = ("input", list(r.inputs))
+        coords["decile"] = ("decile", np.arange(1, 11))
+    ds = xr.Dataset(data, coords=coords)
+    meta = {
+        "n_samples": n,
+        "quantile_method": "exact integer histograms with asinh bins fitted on a pilot; "
+        "interpolation within the crossing bin (see docs/quantiles.md)",
+        "quantile_cdf_error_bound": float(max(max(bounds), month_bound)),
+        **r.meta,
+        **(attrs or {}),
+    }
+    ds.attrs.update({key: _attr(value) for key, value in meta.items()})
+    return ds
+
+
+def _attr(value: Any) -> Any:
+    if isinstance(value, bool):
+        return int(value)
+    if value is None:
+        return ""
+    if isinstance(value, str | int | float | np.integer | np.floating):
+        return value
+    return str(value)
+
+
+def write_netcdf(ds: xr.Dataset, path: str | os.PathLike) -> Path:
+    """Write ``ds`` to ``path`` atomically: a temporary file in the same folder, then rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        ds.to_netcdf(tmp, engine=NETCDF_ENGINE, invalid_netcdf=True)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def open_results(path: str | os.PathLike) -> xr.Dataset:
+    """Load a results file (or the ``results.nc`` inside a run directory) into memory."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / "results.nc"
+    with xr.open_dataset(path, engine=NETCDF_ENGINE) as ds:
+        return ds.load()
