@@ -1,0 +1,158 @@
+"""Configs: where they live, loading them with Hydra's compose API, and the run settings.
+
+The model keys are checked by ``ModelSpec``; this module checks the run keys (``n_samples``,
+``seed``, ``chunk_size``, ...) so that a bad value fails before any compute, naming its path.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError, suggest
+from .model.params import PARAMS, SECTIONS
+
+__all__ = ["config_dir", "load_config", "RunSettings", "to_plain"]
+
+RUN_KEYS = {
+    "n_samples", "seed", "chunk_size", "precision", "quantiles", "output", "checkpoint_every_s",
+    "progress", "sampling", "sensitivity", "target", "report", "correlations",
+}  # fmt: skip
+SAMPLING = ("random", "antithetic", "sobol")
+
+
+def config_dir() -> Path:
+    """The folder holding ``config.yaml``: the package copy in a wheel, else the repo's ``conf/``."""
+    here = Path(__file__).resolve().parent
+    for candidate in (here / "conf", here.parent / "conf"):
+        if (candidate / "config.yaml").is_file():
+            return candidate
+    raise FileNotFoundError("mcengine's conf/ folder was not found next to the package")
+
+
+def load_config(scenario: str | None = None, overrides: Sequence[str] = ()) -> Any:
+    """Compose the config like the CLI does (Hydra's compose API): ``scenario`` picks
+    ``conf/scenario/NAME.yaml``; ``overrides`` are ``key=value`` strings."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    all_overrides = list(overrides)
+    if scenario is not None:
+        all_overrides.append(f"scenario={scenario}")
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(
+        config_dir=str(config_dir()), version_base="1.3", job_name="mcengine"
+    ):
+        return compose(config_name="config", overrides=all_overrides)
+
+
+def to_plain(cfg: Any) -> dict:
+    """A resolved plain ``dict`` of a DictConfig or mapping."""
+    try:
+        from omegaconf import DictConfig, OmegaConf
+
+        if isinstance(cfg, DictConfig):
+            return OmegaConf.to_container(cfg, resolve=True)  # type: ignore[return-value]
+    except ImportError:  # pragma: no cover - omegaconf ships with hydra
+        pass
+    if not isinstance(cfg, Mapping):
+        raise ConfigError(f"a config must be a mapping, got {type(cfg).__name__}")
+    return {k: (to_plain(v) if isinstance(v, Mapping) else v) for k, v in cfg.items()}
+
+
+def _int(cfg: Mapping, key: str, low: int, high: float = math.inf, allow_none=False):
+    value = cfg.get(key)
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or value != int(value):
+        raise ConfigError(f"{key} must be a whole number, got {value!r}.")
+    if not low <= value < high:
+        raise ConfigError(f"{key}={value!r} is out of range: use a value in [{low}, {high:g}).")
+    return int(value)
+
+
+def _number(node: Mapping, key: str, path: str) -> float | None:
+    value = node.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+        raise ConfigError(f"{path} must be a positive number or null, got {value!r}.")
+    return float(value)
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """The validated run keys of a config."""
+
+    n_samples: int
+    seed: int
+    chunk_size: int | None
+    precision: str
+    quantiles: tuple[float, ...]
+    output: str
+    checkpoint_every_s: float
+    progress: bool | None
+    sampling: str
+    deciles: bool
+    sobol: bool
+    sobol_samples: int
+    target_p_recoup_se: float | None
+    target_npv_se: float | None
+    report: bool
+
+    @classmethod
+    def from_config(cls, cfg: Mapping) -> RunSettings:
+        known = RUN_KEYS | set(SECTIONS) | {p for p in PARAMS if "." not in p}
+        for key in cfg:
+            if key not in known:
+                raise ConfigError(
+                    f"'{key}' is not a config key.{suggest(key, known)} Run keys: "
+                    f"{', '.join(sorted(RUN_KEYS))}; model sections: {', '.join(SECTIONS)}."
+                )
+        precision = cfg.get("precision", "float32")
+        if precision not in ("float32", "float64"):
+            raise ConfigError(f"precision must be float32 or float64, got {precision!r}.")
+        levels = cfg.get("quantiles") or []
+        if not levels or any(
+            isinstance(q, bool) or not isinstance(q, int | float) or not 0 < q < 1 for q in levels
+        ):
+            raise ConfigError(
+                f"quantiles must be a non-empty list of levels strictly between 0 and 1, "
+                f"got {levels!r}."
+            )
+        if list(levels) != sorted(set(levels)):
+            raise ConfigError(f"quantiles must be increasing without repeats, got {levels!r}.")
+        sampling = cfg.get("sampling", "random")
+        if sampling not in SAMPLING:
+            raise ConfigError(
+                f"sampling must be one of {', '.join(SAMPLING)}, got {sampling!r}."
+                f"{suggest(str(sampling), SAMPLING)}"
+            )
+        progress = cfg.get("progress")
+        if progress not in (None, True, False):
+            raise ConfigError(f"progress must be true, false or null, got {progress!r}.")
+        sens = cfg.get("sensitivity") or {}
+        target = cfg.get("target") or {}
+        every = cfg.get("checkpoint_every_s", 30)
+        if isinstance(every, bool) or not isinstance(every, int | float) or every <= 0:
+            raise ConfigError(f"checkpoint_every_s must be a positive number, got {every!r}.")
+        return cls(
+            n_samples=_int(cfg, "n_samples", 1, 2**32),
+            seed=_int(cfg, "seed", 0, 2**64),
+            chunk_size=_int(cfg, "chunk_size", 1, 2**31, allow_none=True),
+            precision=precision,
+            quantiles=tuple(float(q) for q in levels),
+            output=str(cfg.get("output") or "results.nc"),
+            checkpoint_every_s=float(every),
+            progress=progress,
+            sampling=sampling,
+            deciles=bool(sens.get("deciles", True)),
+            sobol=bool(sens.get("sobol", False)),
+            sobol_samples=_int(sens, "sobol_samples", 64) if sens.get("sobol_samples") else 8192,
+            target_p_recoup_se=_number(target, "p_recoup_se", "target.p_recoup_se"),
+            target_npv_se=_number(target, "npv_se", "target.npv_se"),
+            report=bool(cfg.get("report", False)),
+        )
