@@ -68,17 +68,23 @@ def simulate(
     index: jax.Array,
     dtype=jnp.float32,
     observe: Callable[[jax.Array, jax.Array], Any] | None = None,
+    scores: jax.Array | None = None,
 ) -> tuple[Futures, Any]:
     """Simulate the futures with global indices ``index`` (uint32, shape (n,)).
 
     ``observe(month, V_m)`` is called inside the month loop with the discounted cumulative cash
     of month ``m`` (1..T); what it returns is stacked over months and returned beside the
     per-future outputs (e.g. a histogram row per month, or V_m itself).
+
+    ``scores`` (k, n) replaces the drawn normal scores of the uncertain inputs (in the order of
+    ``spec.inputs.paths``), for designs such as Sobol' matrices; the monthly shocks still come
+    from ``index``.
     """
     dtype = jnp.dtype(dtype)
     T = spec.horizon
     months = spec.months
-    scores = spec.inputs.normal_scores(seed, index, dtype)
+    if scores is None:
+        scores = spec.inputs.normal_scores(seed, index, dtype)
     drawn = spec.inputs.transform(scores)
 
     def v(path: str):
