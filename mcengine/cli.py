@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 from pathlib import Path
 
@@ -17,7 +18,8 @@ import xarray as xr
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
-from .config import config_dir
+from .config import config_dir, replace_mappings
+from .distributions import SpecError
 from .errors import ConfigError
 
 __all__ = ["main", "summary"]
@@ -70,11 +72,12 @@ def _app(cfg: DictConfig) -> float:
     from .engine import Interrupted
     from .results import write_netcdf
 
+    logging.getLogger("jax._src.xla_bridge").setLevel(logging.WARNING)  # no TPU probe noise
     hc = HydraConfig.get()
     out_dir = Path(hc.runtime.output_dir)
     try:
         ds = simulate(cfg, output_dir=out_dir, overrides=list(hc.overrides.task))
-    except ConfigError as err:
+    except (ConfigError, SpecError) as err:
         print(f"mcengine: invalid config: {err}", file=sys.stderr)
         sys.exit(2)
     except Interrupted as err:
@@ -92,6 +95,7 @@ def _app(cfg: DictConfig) -> float:
 
 def main() -> None:
     """Console entry point."""
+    sys.argv[1:] = replace_mappings(sys.argv[1:])
     _app()
 
 

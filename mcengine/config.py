@@ -15,7 +15,7 @@ from typing import Any
 from .errors import ConfigError, suggest
 from .model.params import PARAMS, SECTIONS
 
-__all__ = ["config_dir", "load_config", "RunSettings", "to_plain"]
+__all__ = ["config_dir", "load_config", "replace_mappings", "RunSettings", "to_plain"]
 
 RUN_KEYS = {
     "n_samples", "seed", "chunk_size", "precision", "quantiles", "output", "checkpoint_every_s",
@@ -33,13 +33,30 @@ def config_dir() -> Path:
     raise FileNotFoundError("mcengine's conf/ folder was not found next to the package")
 
 
+def replace_mappings(overrides: Sequence[str]) -> list[str]:
+    """Make ``path={dist: ...}`` replace a model parameter's spec instead of merging into it.
+
+    Hydra merges a mapping override into an existing mapping, so ``market.price0={dist:
+    lognormal, p05: 2, p95: 3}`` over a PERT spec would fail (or mix the two). For model
+    parameters, such an override becomes Hydra's delete-then-add pair ``~path +path=...``.
+    """
+    out: list[str] = []
+    for item in overrides:
+        key, sep, value = item.partition("=")
+        if sep and key in PARAMS and value.lstrip().startswith("{"):
+            out += [f"~{key}", f"+{key}={value}"]
+        else:
+            out.append(item)
+    return out
+
+
 def load_config(scenario: str | None = None, overrides: Sequence[str] = ()) -> Any:
     """Compose the config like the CLI does (Hydra's compose API): ``scenario`` picks
     ``conf/scenario/NAME.yaml``; ``overrides`` are ``key=value`` strings."""
     from hydra import compose, initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
 
-    all_overrides = list(overrides)
+    all_overrides = replace_mappings(overrides)
     if scenario is not None:
         all_overrides.append(f"scenario={scenario}")
     GlobalHydra.instance().clear()
