@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..distributions import JointInputs, is_uncertain
+from ..distributions import JointInputs
 from ..errors import ConfigError, suggest
 from .params import PARAMS, SECTIONS, Param
 
@@ -55,7 +55,7 @@ def model_config(cfg: Mapping) -> dict[str, Any]:
 
 def _check_plain(param: Param, value: Any) -> float:
     where = param.path
-    if is_uncertain(value) or isinstance(value, Mapping):
+    if isinstance(value, Mapping):
         raise ConfigError(
             f"{where} is a plain number (not drawn per future); got the distribution {value!r}. "
             f"Give a single value, e.g. {where}={param.default if param.default is not None else 1}."
@@ -112,10 +112,8 @@ class ModelSpec:
                     f"{path} is required: set it in the scenario or override it, e.g. "
                     f"{path}=<value>. ({param.doc})"
                 )
-            if param.uncertain and is_uncertain(value):
-                specs[path] = value
-            elif param.uncertain and isinstance(value, Mapping):
-                specs[path] = value  # a constant written as {dist: constant, ...}
+            if param.uncertain and isinstance(value, Mapping):
+                specs[path] = value  # a distribution spec (JointInputs validates it)
             else:
                 constants[path] = _check_plain(param, value)
         correlations = cfg.get("correlations") or None
