@@ -1,0 +1,100 @@
+"""A run killed mid-way (SIGTERM as SLURM sends before preemption, or SIGKILL) and started again
+with the same config and output directory resumes from its checkpoint and ends with exactly the
+numbers of an uninterrupted run. Uses the real CLI in a subprocess."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mcengine.results import open_results
+
+ARGS = [
+    "n_samples=600000",
+    "chunk_size=4096",
+    "horizon_months=48",
+    "checkpoint_every_s=0.2",
+    "progress=false",
+    "sensitivity.deciles=false",
+]
+
+
+def _cli(run_dir: Path) -> list[str]:
+    return [sys.executable, "-m", "mcengine.cli", *ARGS, f"hydra.run.dir={run_dir}"]
+
+
+def _checkpoint(run_dir: Path) -> Path:
+    return run_dir / ".results.nc.checkpoint.npz"
+
+
+def _kill_after_checkpoint(run_dir: Path, sig: int) -> int:
+    proc = subprocess.Popen(_cli(run_dir), stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    deadline = time.time() + 300
+    while not _checkpoint(run_dir).exists():
+        assert proc.poll() is None, proc.stdout.read().decode()[-3000:]
+        assert time.time() < deadline, "no checkpoint appeared"
+        time.sleep(0.05)
+    time.sleep(0.5)  # let a few more chunks and checkpoints pass
+    assert proc.poll() is None, "the run finished before it could be interrupted: make it longer"
+    proc.send_signal(sig)
+    proc.wait(timeout=120)
+    return proc.returncode
+
+
+def _same(a, b):
+    for name in a.data_vars:
+        if name.startswith("convergence"):
+            continue  # recorded per chunk; a resumed run has the same chunks, checked below
+        np.testing.assert_array_equal(a[name].values, b[name].values, err_msg=name)
+    np.testing.assert_array_equal(a.convergence_p_recoup.values, b.convergence_p_recoup.values)
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory) -> object:
+    run_dir = tmp_path_factory.mktemp("uninterrupted")
+    subprocess.run(_cli(run_dir), check=True, capture_output=True, timeout=600)
+    return open_results(run_dir / "results.nc")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL], ids=["SIGTERM", "SIGKILL"])
+def test_killed_run_resumes_to_identical_results(tmp_path, reference, sig):
+    code = _kill_after_checkpoint(tmp_path, sig)
+    if sig == signal.SIGTERM:
+        assert code == 143  # checkpoint written, exit asks for a requeue
+    else:
+        assert code == -signal.SIGKILL
+    assert not (tmp_path / "results.nc").exists()  # nothing half-written that looks valid
+    assert not list(tmp_path.glob("*.tmp"))
+    done = subprocess.run(_cli(tmp_path), capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    resumed = open_results(tmp_path / "results.nc")
+    assert int(resumed.attrs["resumed_from"]) > 0
+    _same(resumed, reference)
+
+
+def test_checkpoint_write_is_atomic(tmp_path, monkeypatch):
+    """A failure while writing leaves the previous checkpoint intact and no partial file."""
+    from mcengine import engine
+
+    path = tmp_path / "c.npz"
+    state = {"n_done": np.array(5)}
+    engine._save_checkpoint(path, state, "fp")
+    assert engine._load_checkpoint(path, "fp")["n_done"] == 5
+
+    def broken(fh, **kwargs):
+        fh.write(b"partial")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(engine.np, "savez", broken)
+    with pytest.raises(OSError):
+        engine._save_checkpoint(path, {"n_done": np.array(9)}, "fp")
+    monkeypatch.undo()
+    assert engine._load_checkpoint(path, "fp")["n_done"] == 5
+    assert engine._load_checkpoint(path, "other") is None  # another config: not resumed
