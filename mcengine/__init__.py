@@ -35,6 +35,7 @@ __all__ = [
     "load_config",
     "open_results",
     "open_sweep",
+    "plot",
     "run",
     "simulate",
     "write_netcdf",
@@ -47,4 +48,8 @@ def __getattr__(name: str):
         from .sweep import open_sweep
 
         return open_sweep
+    if name in ("plot", "report"):  # matplotlib is only imported when pictures are wanted
+        import importlib
+
+        return importlib.import_module(f".{name}", __name__)
     raise AttributeError(f"module 'mcengine' has no attribute {name!r}")
