@@ -2,7 +2,7 @@
 
 Design (see docs/quantiles.md):
 - Quantiles come from exact integer histograms. Bins are uniform in ``asinh((x - c) / s)``, with
-  ``c``, ``s`` and the range fitted on a pilot sample, and each bin also records the smallest and
+  ``c``, ``s`` and the range fitted on a pilot pass, and each bin also records the smallest and
   largest value that fell in it (scalar outputs) or the month's range (the fan chart). A reported
   quantile lies inside the bin where the cumulative count crosses the level, so the empirical CDF
   at the reported value is within that bin's mass of the level: the bound is reported.
@@ -22,7 +22,7 @@ import numpy as np
 __all__ = [
     "BLOCK",
     "BinMap",
-    "fit_bins",
+    "bin_ranges",
     "bin_index",
     "bin_edges",
     "block_sums",
@@ -43,29 +43,6 @@ class BinMap(NamedTuple):
     inv_width: np.ndarray  # bins per unit of y
 
 
-def fit_bins(samples: np.ndarray, bins: int, margin: float = 0.05) -> BinMap:
-    """Fit a map per column of ``samples`` (pilot draws, shape (P, q)); non-finite values ignored."""
-    x = np.asarray(samples, np.float64)
-    q = x.shape[1]
-    center, scale = np.zeros(q), np.ones(q)
-    start, inv_width = np.full(q, -0.5), np.full(q, float(bins))
-    for j in range(q):
-        col = x[:, j][np.isfinite(x[:, j])]
-        if col.size == 0:
-            continue
-        c = float(np.median(col))
-        spread = float(np.subtract(*np.percentile(col, [75, 25]))) / 2
-        if spread <= 0:
-            spread = float(np.max(np.abs(col - c))) / 100
-        s = spread if spread > 0 else max(abs(c), 1.0) * 1e-6
-        y = np.arcsinh((col - c) / s)
-        lo, hi = float(y.min()), float(y.max())
-        pad = max(margin * (hi - lo), 1e-3)
-        center[j], scale[j] = c, s
-        start[j], inv_width[j] = lo - pad, bins / (hi - lo + 2 * pad)
-    return BinMap(center, scale, start, inv_width)
-
-
 def bin_index(x: jax.Array, bmap: BinMap, j, bins: int) -> jax.Array:
     """Bin of each value of ``x`` under column ``j`` of ``bmap`` (clamped to the end bins)."""
     dtype = x.dtype
@@ -81,13 +58,25 @@ def bin_edges(bmap: BinMap, bins: int) -> np.ndarray:
     return bmap.center[:, None] + bmap.scale[:, None] * np.sinh(y)
 
 
+def bin_ranges(edges: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each bin's value range given its edges (q, bins + 1) and each row's extremes: edges
+    clipped to ``[lo, hi]``, and the end bins widened to the extremes (they hold the values that
+    fell outside the map and were clamped into them)."""
+    lower = np.clip(edges[:, :-1], lo[:, None], hi[:, None])
+    upper = np.clip(edges[:, 1:], lo[:, None], hi[:, None])
+    lower[:, 0], upper[:, -1] = lo, hi
+    return lower, upper
+
+
 def histogram(idx: jax.Array, valid: jax.Array, bins: int) -> jax.Array:
     """Counts of ``idx`` over ``bins`` bins, futures with ``valid == False`` left out (int32)."""
     return jnp.bincount(jnp.where(valid, idx, bins), length=bins + 1)[:bins].astype(jnp.int32)
 
 
 def block_sums(x: jax.Array) -> jax.Array:
-    """Sums over consecutive blocks of ``BLOCK`` rows by a fixed pairwise tree: (n, k) -> (n/BLOCK, k)."""
+    """Sums over consecutive blocks of ``BLOCK`` rows by a fixed pairwise tree.
+
+    (n, k) -> (n / BLOCK, k); only elementwise adds, so every backend rounds alike."""
     n, k = x.shape
     y = x.reshape(n // BLOCK, BLOCK, k)
     while y.shape[1] > 1:

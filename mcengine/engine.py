@@ -1,17 +1,21 @@
 """The streaming engine: simulate futures chunk by chunk and fold them into running aggregates.
 
 ``run(model, ...)`` is the one entry point. It takes the model (a validated ``ModelSpec``) and
-strategy objects for the parts users tune: ``Chunking``, ``Checkpoint``, ``Progress``, ``Target``.
-The chunk function is compiled once per run and spread over every local JAX device (a 1-D mesh
-over the futures axis); results do not depend on the chunk size or the number of devices.
+strategy objects for what users tune: ``Chunking``, ``Checkpoint``, ``Progress``, ``Target``.
+One executable is compiled per run (see ``chunk.py``) and spread over every device (a 1-D mesh
+over the futures axis, across hosts under ``jax.distributed``). Results do not depend on the
+chunk size or the number of devices.
+
+A run has two passes through that executable:
+1. **pilot**: the first 65,536 futures (whatever ``n_samples``, so the bins depend on the seed
+   and config alone) with wide, data-independent bins; its
+   coarse histograms, extremes and sums fit the real bin maps, the NPV shift and the rank knots;
+2. **main**: all futures, folded into host-side aggregates (``_fold``) in global order.
 """
 
 from __future__ import annotations
 
-import hashlib
 import math
-import os
-import signal
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -21,11 +25,14 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.sharding import Mesh, PartitionSpec
+from jax.sharding import Mesh
 
 from . import accumulators as acc
-from .model.kernel import COMPONENTS, simulate
+from . import checkpoint as ckpt
+from .chunk import DECILES, MONTH_BINS, SCALAR_BINS, SCALARS, ChunkArgs, make_step
+from .distributed import is_primary, to_host
 from .model.spec import ModelSpec
+from .sampling import METHODS as SAMPLING_METHODS
 
 __all__ = [
     "Chunking",
@@ -35,15 +42,11 @@ __all__ = [
     "RunResult",
     "Interrupted",
     "run",
-    "MONTH_BINS",
-    "SCALAR_BINS",
 ]
 
-MONTH_BINS = 4096
-SCALAR_BINS = 16384
-SCALARS = ("npv", "gross_margin", "spend_to_revenue")
 PILOT = 1 << 16
-DECILES = 10
+COARSE_RANGE = 30.0  # the pilot's bins span asinh(x) in [-30, 30]: |x| up to ~5e12
+KNOTS = 1025
 
 
 @dataclass(frozen=True)
@@ -75,14 +78,15 @@ class Checkpoint:
 class Progress:
     """A progress bar (tqdm) on stderr, shown once a run has taken longer than ``delay_s``."""
 
-    enabled: bool | None = None  # None: when stderr is a terminal or in CI logs
+    enabled: bool | None = None  # None: when stderr is a terminal
     delay_s: float = 2.0
 
 
 @dataclass(frozen=True)
 class Target:
-    """Stop early once the Monte Carlo standard error of P(recoup) is at most ``p_recoup_se``
-    (checked after each chunk, so the stopping point is reproducible)."""
+    """Stop early once the Monte Carlo standard error of P(recoup) is at most ``p_recoup_se`` or
+    that of mean NPV at most ``npv_se`` (checked after each chunk, so the stopping point is
+    reproducible). The SEs are the iid formulas (see docs/sensitivity.md for antithetic/sobol)."""
 
     p_recoup_se: float | None = None
     npv_se: float | None = None
@@ -118,151 +122,6 @@ class RunResult:
 
 
 # ---------------------------------------------------------------------------------------------
-# the per-chunk computation
-
-
-def _sum_columns(k: int, sensitivity: bool) -> dict[str, slice]:
-    layout = [("npv", 1), ("npv2", 1), ("pv", len(COMPONENTS))]
-    if sensitivity and k:
-        layout += [("decile_npv", k * DECILES), ("u", k), ("ug", k), ("uu", k), ("g", 1), ("gg", 1)]
-    out, start = {}, 0
-    for name, width in layout:
-        out[name] = slice(start, start + width)
-        start += width
-    return out
-
-
-def _chunk_function(model, seed, dtype, maps, n_samples, mesh, sensitivity, pilot_knots, shift):
-    T = model.horizon
-    k = len(model.inputs.paths)
-    month_map, scalar_map = maps
-    columns = _sum_columns(k, sensitivity)
-    n_dev = mesh.devices.size
-
-    def local(offset):
-        dev = jax.lax.axis_index("futures").astype(jnp.uint32)
-        index = offset[0] + dev * jnp.uint32(local_size) + jnp.arange(local_size, dtype=jnp.uint32)
-        valid = index < jnp.uint32(n_samples)
-
-        def month_stats(m, cum):
-            idx = acc.bin_index(cum, month_map, m, MONTH_BINS)
-            return (
-                acc.histogram(idx, valid, MONTH_BINS),
-                jnp.min(jnp.where(valid, cum, jnp.inf)),
-                jnp.max(jnp.where(valid, cum, -jnp.inf)),
-            )
-
-        fut, (mh, mlo, mhi) = simulate(model, seed, index, dtype, month_stats)
-        h0, lo0, hi0 = month_stats(0, fut.month0)
-        month_counts = jnp.concatenate([h0[None], mh])
-        month_min = jnp.concatenate([lo0[None], mlo])
-        month_max = jnp.concatenate([hi0[None], mhi])
-
-        scalar_counts, scalar_lower, scalar_upper = [], [], []
-        for j, x in enumerate((fut.npv, fut.gross_margin, fut.spend_to_revenue)):
-            idx = jnp.where(valid, acc.bin_index(x, scalar_map, j, SCALAR_BINS), SCALAR_BINS)
-            scalar_counts.append(acc.histogram(idx, valid, SCALAR_BINS))
-            scalar_lower.append(jnp.full(SCALAR_BINS + 1, jnp.inf, dtype).at[idx].min(x)[:-1])
-            scalar_upper.append(jnp.full(SCALAR_BINS + 1, -jnp.inf, dtype).at[idx].max(x)[:-1])
-
-        events = [acc.histogram(e, valid, T + 2) for e in (fut.breakeven, fut.payback)]
-
-        w = valid.astype(dtype)
-        dev_npv = (fut.npv - jnp.asarray(shift, dtype)) * w
-        cols = [dev_npv[:, None], (dev_npv * dev_npv)[:, None], fut.pv * w[:, None]]
-        decile_counts = decile_recouped = jnp.zeros((k, DECILES), jnp.int32)
-        if "u" in columns:
-            u = jax.scipy.special.ndtr(fut.scores)  # (k, n): the input's own CDF level
-            dec = jnp.clip((u * DECILES).astype(jnp.int32), 0, DECILES - 1)
-            onehot = (dec[:, :, None] == jnp.arange(DECILES)).astype(dtype)  # (k, n, 10)
-            cols.append(
-                (onehot * dev_npv[None, :, None]).transpose(1, 0, 2).reshape(-1, k * DECILES)
-            )
-            flat = dec + DECILES * jnp.arange(k, dtype=jnp.int32)[:, None]
-            recouped = fut.breakeven <= T
-            decile_counts = acc.histogram(flat.T.reshape(-1), jnp.repeat(valid, k), k * DECILES)
-            decile_recouped = acc.histogram(
-                flat.T.reshape(-1), jnp.repeat(valid & recouped, k), k * DECILES
-            )
-            decile_counts = decile_counts.reshape(k, DECILES)
-            decile_recouped = decile_recouped.reshape(k, DECILES)
-            levels = jnp.linspace(0, 1, pilot_knots.shape[0], dtype=dtype)
-            g = jnp.interp(fut.npv, jnp.asarray(pilot_knots, dtype), levels)
-            uw = u.T * w[:, None]
-            gw = g * w
-            cols += [uw, uw * g[:, None], uw * u.T, gw[:, None], (gw * g)[:, None]]
-        sums = acc.block_sums(jnp.concatenate(cols, axis=1))
-
-        psum = lambda x: jax.lax.psum(x, "futures")  # noqa: E731
-        return {
-            "month_counts": psum(month_counts),
-            "month_min": jax.lax.pmin(month_min, "futures"),
-            "month_max": jax.lax.pmax(month_max, "futures"),
-            "scalar_counts": psum(jnp.stack(scalar_counts)),
-            "scalar_lower": jax.lax.pmin(jnp.stack(scalar_lower), "futures"),
-            "scalar_upper": jax.lax.pmax(jnp.stack(scalar_upper), "futures"),
-            "event_counts": psum(jnp.stack(events)),
-            "decile_counts": psum(decile_counts),
-            "decile_recouped": psum(decile_recouped),
-            "sums": sums,
-        }
-
-    local_size = None  # set by build()
-
-    def build(chunk: int):
-        nonlocal local_size
-        local_size = chunk // n_dev
-        replicated = PartitionSpec()
-        out_specs = {
-            name: (PartitionSpec("futures") if name == "sums" else replicated)
-            for name in (
-                "month_counts",
-                "month_min",
-                "month_max",
-                "scalar_counts",
-                "scalar_lower",
-                "scalar_upper",
-                "event_counts",
-                "decile_counts",
-                "decile_recouped",
-                "sums",
-            )
-        }
-        mapped = jax.shard_map(
-            local, mesh=mesh, in_specs=(replicated,), out_specs=out_specs, check_vma=False
-        )
-        return jax.jit(mapped)
-
-    return build, columns
-
-
-# ---------------------------------------------------------------------------------------------
-# pilot: fit the histogram maps on a fixed set of futures (independent of chunking)
-
-
-def _pilot(model: ModelSpec, seed: int, dtype, n_samples: int):
-    size = min(n_samples, PILOT)
-    index = jnp.arange(size, dtype=jnp.uint32)
-
-    @jax.jit
-    def raw(index):
-        fut, paths = simulate(model, seed, index, dtype, lambda m, cum: cum)
-        return fut, paths
-
-    fut, paths = jax.device_get(raw(index))
-    months = np.concatenate([np.asarray(fut.month0)[None], np.asarray(paths)], axis=0).T
-    month_map = acc.fit_bins(months, MONTH_BINS)
-    scalars = np.stack([fut.npv, fut.gross_margin, fut.spend_to_revenue], axis=1)
-    scalar_map = acc.fit_bins(scalars, SCALAR_BINS)
-    npv = np.asarray(fut.npv, np.float64)
-    finite = npv[np.isfinite(npv)]
-    knots = np.quantile(finite, np.linspace(0, 1, 1025)) if finite.size else np.zeros(1025)
-    knots = np.maximum.accumulate(knots)
-    shift = float(np.mean(finite)) if finite.size else 0.0
-    return (month_map, scalar_map), knots, shift
-
-
-# ---------------------------------------------------------------------------------------------
 # host-side state
 
 
@@ -285,14 +144,12 @@ def _fresh_state(T: int, k: int, n_columns: int) -> dict[str, np.ndarray]:
     }
 
 
+_COUNTS = ("month_counts", "scalar_counts", "event_counts", "decile_counts", "decile_recouped")
+
+
 def _fold(state: dict[str, np.ndarray], out: dict[str, np.ndarray], n_new: int, shift: float):
-    for name in (
-        "month_counts",
-        "scalar_counts",
-        "event_counts",
-        "decile_counts",
-        "decile_recouped",
-    ):
+    """Add one chunk's aggregates to the host state (in place)."""
+    for name in _COUNTS:
         state[name] = state[name] + np.asarray(out[name], np.int64)
     for name in ("month_min", "scalar_lower"):
         state[name] = np.minimum(state[name], np.asarray(out[name], np.float64))
@@ -317,62 +174,85 @@ def _standard_errors(state, shift) -> tuple[float, float]:
     return math.sqrt(p * (1 - p) / n), math.sqrt(var / n)
 
 
-def _fingerprint(model_yaml: str, seed: int, n_samples: int, dtype, n_columns: int) -> str:
-    text = f"{model_yaml}|{seed}|{n_samples}|{jnp.dtype(dtype).name}|{acc.BLOCK}|{n_columns}"
-    text += f"|{MONTH_BINS}|{SCALAR_BINS}|{PILOT}"
-    return hashlib.sha256(text.encode()).hexdigest()
+# ---------------------------------------------------------------------------------------------
+# pilot: fit the bin maps on a fixed set of futures (independent of chunking)
 
 
-def _save_checkpoint(path: Path, state, fingerprint: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as fh:
-        np.savez(fh, fingerprint=np.array(fingerprint), **state)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+def _coarse_map(q: int, bins: int) -> acc.BinMap:
+    return acc.BinMap(
+        np.zeros(q), np.ones(q), np.full(q, -COARSE_RANGE), np.full(q, bins / (2 * COARSE_RANGE))
+    )
 
 
-def _load_checkpoint(path: Path, fingerprint: str):
-    if not path.exists():
-        return None
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            if str(data["fingerprint"]) != fingerprint:
-                return None
-            return {key: data[key] for key in data.files if key != "fingerprint"}
-    except (OSError, ValueError, KeyError):
-        return None
+def _refine(counts, lower, upper, lo, hi, bins: int, margin: float = 0.05) -> acc.BinMap:
+    """Bin maps centred on each quantity's median, scaled by its interquartile range, spanning
+    its extremes (rows of ``counts`` are quantities; ``lower``/``upper`` their bins' ranges)."""
+    q = counts.shape[0]
+    center, scale = np.zeros(q), np.ones(q)
+    start, inv_width = np.full(q, -0.5), np.full(q, float(bins))
+    for j in range(q):
+        if counts[j].sum() == 0 or not (np.isfinite(lo[j]) and np.isfinite(hi[j])):
+            continue
+        q25, q50, q75 = acc.quantiles_from_histogram(
+            counts[j], np.array([0.25, 0.5, 0.75]), lower[j], upper[j]
+        )[0]
+        c = float(np.clip(q50, lo[j], hi[j]))
+        s = (q75 - q25) / 2
+        if not s > 0:
+            s = max(hi[j] - lo[j], 0.0) / 100
+        if not s > 0:
+            s = max(abs(c), 1.0) * 1e-6
+        y_lo, y_hi = np.arcsinh((lo[j] - c) / s), np.arcsinh((hi[j] - c) / s)
+        pad = max(margin * (y_hi - y_lo), 1e-3)
+        center[j], scale[j] = c, s
+        start[j], inv_width[j] = y_lo - pad, bins / (y_hi - y_lo + 2 * pad)
+    return acc.BinMap(center, scale, start, inv_width)
 
 
-class _StopFlag:
-    """Turns SIGTERM/SIGINT into a flag checked between chunks (main thread only)."""
+def _fit_from_pilot(state, T: int):
+    coarse = _coarse_map(T + 1, MONTH_BINS)
+    edges = acc.bin_edges(coarse, MONTH_BINS)
+    lower, upper = acc.bin_ranges(edges, state["month_min"], state["month_max"])
+    month_map = _refine(
+        state["month_counts"], lower, upper, state["month_min"], state["month_max"], MONTH_BINS
+    )
+    s_lo = np.where(np.isfinite(state["scalar_lower"]), state["scalar_lower"], np.inf).min(axis=1)
+    s_hi = np.where(np.isfinite(state["scalar_upper"]), state["scalar_upper"], -np.inf).max(axis=1)
+    scalar_map = _refine(
+        state["scalar_counts"],
+        state["scalar_lower"],
+        state["scalar_upper"],
+        s_lo,
+        s_hi,
+        SCALAR_BINS,
+    )
+    knots = acc.quantiles_from_histogram(
+        state["scalar_counts"][0],
+        np.linspace(0, 1, KNOTS),
+        state["scalar_lower"][0],
+        state["scalar_upper"][0],
+    )[0]
+    knots = np.maximum.accumulate(np.nan_to_num(knots, nan=0.0, posinf=0.0, neginf=0.0))
+    n = max(int(state["n_done"]), 1)
+    shift = float(state["sums"][0] / n)
+    return month_map, scalar_map, knots, (shift if math.isfinite(shift) else 0.0)
 
-    def __init__(self, enabled: bool):
-        self.raised: int | None = None
-        self._old: dict[int, Any] = {}
-        self.enabled = enabled
 
-    def __enter__(self):
-        if self.enabled:
-            for sig in (signal.SIGTERM, signal.SIGINT):
-                try:
-                    self._old[sig] = signal.signal(sig, self._handle)
-                except ValueError:  # not the main thread
-                    pass
-        return self
-
-    def _handle(self, signum, frame):
-        self.raised = signum
-
-    def __exit__(self, *exc):
-        for sig, old in self._old.items():
-            signal.signal(sig, old)
+def _args(offset, limit, month_map, scalar_map, knots, shift) -> ChunkArgs:
+    return ChunkArgs(
+        jnp.array([offset], jnp.uint32),
+        jnp.asarray(limit, jnp.uint32),
+        acc.BinMap(*(jnp.asarray(a) for a in month_map)),
+        acc.BinMap(*(jnp.asarray(a) for a in scalar_map)),
+        jnp.asarray(knots),
+        jnp.asarray(shift),
+    )
 
 
 def _progress_bar(progress: Progress, n_samples: int, n_chunks: int):
     from tqdm.auto import tqdm
 
-    enabled = progress.enabled
+    enabled = progress.enabled if is_primary() else False
     disable = (not enabled) if enabled is not None else None  # None: tqdm decides (non-tty off)
     return tqdm(
         total=n_samples,
@@ -402,88 +282,72 @@ def run(
     sensitivity: bool = True,
     devices: Sequence[Any] | None = None,
     fingerprint_text: str = "",
+    sampling: str = "random",
 ) -> RunResult:
     """Simulate ``n_samples`` futures of ``model`` and return the folded aggregates."""
     if not 1 <= n_samples < 2**32:
         raise ValueError(f"n_samples must be in [1, 2**32), got {n_samples}")
     if precision not in ("float32", "float64"):
         raise ValueError(f"precision must be 'float32' or 'float64', got {precision!r}")
+    if sampling not in SAMPLING_METHODS:
+        raise ValueError(f"sampling must be one of {SAMPLING_METHODS}, got {sampling!r}")
     with jax.enable_x64(precision == "float64"):
         return _run(
-            model,
-            n_samples,
-            int(seed),
-            np.asarray(quantiles, np.float64),
-            precision,
-            chunking,
-            checkpoint,
-            progress,
-            target,
-            sensitivity,
-            devices,
-            fingerprint_text,
-        )
+            model, n_samples, int(seed), np.asarray(quantiles, np.float64), precision, chunking,
+            checkpoint, progress, target, sensitivity, devices, fingerprint_text, sampling,
+        )  # fmt: skip
 
 
-def _run(
-    model,
-    n_samples,
-    seed,
-    levels,
-    precision,
-    chunking,
-    checkpoint,
-    progress,
-    target,
-    sensitivity,
-    devices,
-    fingerprint_text,
-):
+def _run(model, n_samples, seed, levels, precision, chunking, checkpoint, progress, target,
+         sensitivity, devices, fingerprint_text, sampling):  # fmt: skip
     t_start = time.perf_counter()
     dtype = jnp.float64 if precision == "float64" else jnp.float32
     devices = list(devices) if devices is not None else jax.devices()
     mesh = Mesh(np.array(devices), ("futures",))
     backend = devices[0].platform
     chunk = chunking.resolve(n_samples, len(devices), backend)
-    n_chunks = int(math.ceil(n_samples / chunk))
     T, k = model.horizon, len(model.inputs.paths)
-
-    maps, knots, shift = _pilot(model, seed, dtype, n_samples)
-    build, columns = _chunk_function(
-        model, seed, dtype, maps, n_samples, mesh, sensitivity, knots, shift
-    )
+    step, columns = make_step(model, seed, dtype, mesh, chunk, sensitivity, sampling)
     n_columns = max(s.stop for s in columns.values())
-    step = build(chunk)
 
-    fingerprint = _fingerprint(fingerprint_text, seed, n_samples, dtype, n_columns)
+    # pass 1: the pilot, with wide data-independent bins
+    t_compile = time.perf_counter()
+    pilot_size = PILOT
+    pilot = _fresh_state(T, k, n_columns)
+    coarse = (_coarse_map(T + 1, MONTH_BINS), _coarse_map(len(SCALARS), SCALAR_BINS))
+    for offset in range(0, pilot_size, chunk):
+        out = to_host(step(_args(offset, pilot_size, *coarse, np.zeros(KNOTS), 0.0)))
+        _fold(pilot, out, min(chunk, pilot_size - offset), 0.0)
+    compile_time = time.perf_counter() - t_compile  # compilation + the pilot pass
+    month_map, scalar_map, knots, shift = _fit_from_pilot(pilot, T)
+
+    # pass 2: every future, resuming from a checkpoint of the same run if there is one
+    digest = ckpt.fingerprint(
+        fingerprint_text, seed, n_samples, jnp.dtype(dtype).name, acc.BLOCK, n_columns,
+        MONTH_BINS, SCALAR_BINS, PILOT, COARSE_RANGE, sampling,
+    )  # fmt: skip
     ckpt_path = Path(checkpoint.path) if checkpoint.path is not None else None
-    state = _load_checkpoint(ckpt_path, fingerprint) if ckpt_path else None
+    state = ckpt.load(ckpt_path, digest) if ckpt_path else None
     resumed_from = int(state["n_done"]) if state is not None else 0
     if state is None:
         state = _fresh_state(T, k, n_columns)
     offsets = list(range(resumed_from, n_samples, chunk))
 
     def launch(offset):
-        return step(jnp.array([offset], dtype=jnp.uint32))
-
-    t_compile = time.perf_counter()
-    pending = launch(offsets[0]) if offsets else None
-    if pending is not None:
-        jax.block_until_ready(pending)
-    compile_time = time.perf_counter() - t_compile  # first chunk, compilation included
+        return step(_args(offset, n_samples, month_map, scalar_map, knots, shift))
 
     stopped_by_target = False
     last_save = time.perf_counter()
-    bar = _progress_bar(progress, n_samples, n_chunks)
+    t_main = time.perf_counter()
+    bar = _progress_bar(progress, n_samples, len(offsets))
     bar.update(min(resumed_from, n_samples))
-    with _StopFlag(enabled=ckpt_path is not None) as stop:
+    pending = launch(offsets[0]) if offsets else None
+    with ckpt.StopFlag(enabled=ckpt_path is not None) as stop:
         for j, offset in enumerate(offsets):
             nxt = launch(offsets[j + 1]) if j + 1 < len(offsets) else None  # keep devices busy
-            out = jax.device_get(pending)
-            n_new = min(chunk, n_samples - offset)
-            _fold(state, out, n_new, shift)
-            bar.update(n_new)
+            _fold(state, to_host(pending), min(chunk, n_samples - offset), shift)
             pending = nxt
+            bar.update(min(chunk, n_samples - offset))
             se_p, se_npv = _standard_errors(state, shift)
             done = int(state["n_done"])
             reached = (target.p_recoup_se is not None and se_p <= target.p_recoup_se) or (
@@ -493,8 +357,9 @@ def _run(
                 stopped_by_target = True
                 break
             now = time.perf_counter()
-            if ckpt_path is not None and (stop.raised or now - last_save >= checkpoint.every_s):
-                _save_checkpoint(ckpt_path, state, fingerprint)
+            due = stop.raised or now - last_save >= checkpoint.every_s
+            if ckpt_path is not None and due and is_primary():
+                ckpt.save(ckpt_path, state, digest)
                 last_save = now
             if stop.raised:
                 bar.close()
@@ -503,20 +368,22 @@ def _run(
                     f"{ckpt_path} written, rerun the same command to resume"
                 )
     bar.close()
-    if ckpt_path is not None:
-        _save_checkpoint(ckpt_path, state, fingerprint)
+    main_time = time.perf_counter() - t_main
+    if ckpt_path is not None and is_primary():
+        ckpt.save(ckpt_path, state, digest)
 
-    sums = {name: state["sums"][sl] for name, sl in columns.items()}
-    month_edges = acc.bin_edges(maps[0], MONTH_BINS)
     meta = {
         "chunk_size": chunk,
-        "n_chunks": n_chunks,
+        "n_chunks": len(offsets),
         "devices": ", ".join(str(d) for d in devices),
         "device_count": len(devices),
+        "process_count": jax.process_count(),
         "jax_backend": backend,
         "precision": precision,
+        "sampling": sampling,
         "run_time_s": time.perf_counter() - t_start,
         "compile_time_s": compile_time,
+        "simulate_time_s": main_time,
         "resumed_from": resumed_from,
         "stopped_by_target": int(stopped_by_target),
     }
@@ -525,14 +392,14 @@ def _run(
         levels=levels,
         horizon=T,
         month_counts=state["month_counts"],
-        month_edges=month_edges,
+        month_edges=acc.bin_edges(month_map, MONTH_BINS),
         month_min=state["month_min"],
         month_max=state["month_max"],
         scalar_counts=state["scalar_counts"],
         scalar_lower=state["scalar_lower"],
         scalar_upper=state["scalar_upper"],
         event_counts=state["event_counts"],
-        sums=sums,
+        sums={name: state["sums"][sl] for name, sl in columns.items()},
         shift=shift,
         inputs=tuple(model.inputs.paths),
         decile_counts=state["decile_counts"],

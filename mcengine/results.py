@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from .accumulators import integer_quantiles, quantiles_from_histogram
+from .accumulators import bin_ranges, integer_quantiles, quantiles_from_histogram
 from .engine import RunResult
 from .model.kernel import COMPONENTS
 
@@ -25,14 +25,11 @@ def _var(dims, data, units: str, description: str) -> xr.Variable:
 
 
 def _month_quantiles(r: RunResult) -> tuple[np.ndarray, float]:
+    lower, upper = bin_ranges(r.month_edges, r.month_min, r.month_max)
     out = np.empty((r.horizon + 1, len(r.levels)))
     worst = 0.0
     for m in range(r.horizon + 1):
-        lo_m, hi_m = r.month_min[m], r.month_max[m]
-        lower = np.clip(r.month_edges[m, :-1], lo_m, hi_m)
-        upper = np.clip(r.month_edges[m, 1:], lo_m, hi_m)
-        lower[0], upper[-1] = lo_m, hi_m  # end bins also hold values clamped into them
-        out[m], bound = quantiles_from_histogram(r.month_counts[m], r.levels, lower, upper)
+        out[m], bound = quantiles_from_histogram(r.month_counts[m], r.levels, lower[m], upper[m])
         worst = max(worst, float(np.nanmax(bound)))
     return out, worst
 
@@ -51,10 +48,23 @@ def _sensitivity(r: RunResult) -> dict[str, xr.Variable]:
     with np.errstate(invalid="ignore", divide="ignore"):
         rank_corr = cov / np.sqrt(var_u * var_g)
     dims = ("input", "decile")
+    p_dec = r.decile_recouped / counts
     return {
+        "sens_swing_npv": _var(
+            ("input",),
+            decile_npv[:, -1] - decile_npv[:, 0],
+            "USD",
+            "tornado swing: mean NPV in the input's top decile minus its bottom decile",
+        ),
+        "sens_swing_p_recoup": _var(
+            ("input",),
+            p_dec[:, -1] - p_dec[:, 0],
+            "1",
+            "tornado swing: P(recoup) in the input's top decile minus its bottom decile",
+        ),
         "sens_p_recoup": _var(
             dims,
-            r.decile_recouped / counts,
+            p_dec,
             "1",
             "P(recoup) given the input lies in this decile of its own distribution",
         ),

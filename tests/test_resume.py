@@ -81,20 +81,21 @@ def test_killed_run_resumes_to_identical_results(tmp_path, reference, sig):
 
 def test_checkpoint_write_is_atomic(tmp_path, monkeypatch):
     """A failure while writing leaves the previous checkpoint intact and no partial file."""
-    from mcengine import engine
+    from mcengine import checkpoint
 
     path = tmp_path / "c.npz"
     state = {"n_done": np.array(5)}
-    engine._save_checkpoint(path, state, "fp")
-    assert engine._load_checkpoint(path, "fp")["n_done"] == 5
+    checkpoint.save(path, state, "fp")
+    assert checkpoint.load(path, "fp")["n_done"] == 5
 
     def broken(fh, **kwargs):
         fh.write(b"partial")
         raise OSError("disk full")
 
-    monkeypatch.setattr(engine.np, "savez", broken)
+    monkeypatch.setattr(checkpoint.np, "savez", broken)
     with pytest.raises(OSError):
-        engine._save_checkpoint(path, {"n_done": np.array(9)}, "fp")
+        checkpoint.save(path, {"n_done": np.array(9)}, "fp")
     monkeypatch.undo()
-    assert engine._load_checkpoint(path, "fp")["n_done"] == 5
-    assert engine._load_checkpoint(path, "other") is None  # another config: not resumed
+    assert checkpoint.load(path, "fp")["n_done"] == 5
+    assert not list(tmp_path.glob("*.tmp"))
+    assert checkpoint.load(path, "other") is None  # another config: not resumed

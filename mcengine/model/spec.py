@@ -31,8 +31,9 @@ def _get(cfg: Mapping, path: str) -> Any:
 
 
 def model_config(cfg: Mapping) -> dict[str, Any]:
-    """The model parameters of ``cfg`` as ``{path: value}`` (defaults filled), checked for
-    unknown keys. Values are numbers, booleans or distribution specs."""
+    """The model parameters of ``cfg`` as ``{path: value}`` (defaults filled).
+
+    Unknown keys in model sections are rejected. Values are numbers, booleans or specs."""
     for section in SECTIONS:
         node = cfg.get(section)
         if node is None:
@@ -58,7 +59,7 @@ def _check_plain(param: Param, value: Any) -> float:
     if isinstance(value, Mapping):
         raise ConfigError(
             f"{where} is a plain number (not drawn per future); got the distribution {value!r}. "
-            f"Give a single value, e.g. {where}={param.default if param.default is not None else 1}."
+            f"Give a single value, e.g. {where}={1 if param.default is None else param.default}."
         )
     if param.boolean:
         if not isinstance(value, bool):

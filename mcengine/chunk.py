@@ -1,0 +1,153 @@
+"""The compiled per-chunk computation: simulate a chunk of futures and reduce it on device.
+
+One executable per run serves both the pilot pass and the main pass: the histogram maps, the
+NPV shift and the rank-transform knots are runtime arguments, not constants. The chunk is
+spread over a 1-D device mesh (``shard_map``); counts are ``psum``-ed, extremes ``pmin``/
+``pmax``-ed, and the per-block sums stay sharded in global block order.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+from jax.sharding import Mesh, PartitionSpec
+
+from . import accumulators as acc
+from .model.kernel import COMPONENTS, simulate
+from .model.spec import ModelSpec
+
+__all__ = [
+    "MONTH_BINS",
+    "SCALAR_BINS",
+    "SCALARS",
+    "DECILES",
+    "ChunkArgs",
+    "sum_columns",
+    "make_step",
+]
+
+MONTH_BINS = 4096
+SCALAR_BINS = 16384
+SCALARS = ("npv", "gross_margin", "spend_to_revenue")
+DECILES = 10
+AXIS = "futures"
+OUTPUTS = (
+    "month_counts", "month_min", "month_max", "scalar_counts", "scalar_lower", "scalar_upper",
+    "event_counts", "decile_counts", "decile_recouped", "sums",
+)  # fmt: skip
+
+
+class ChunkArgs(NamedTuple):
+    """Runtime arguments of the step: which futures, and how to bin and centre them."""
+
+    offset: jax.Array  # uint32[1]: global index of the chunk's first future
+    limit: jax.Array  # uint32[]: futures with index >= limit are padding
+    month_map: acc.BinMap  # arrays of shape (T+1,)
+    scalar_map: acc.BinMap  # arrays of shape (3,)
+    knots: jax.Array  # (1025,) NPV quantiles: the rank transform for Spearman sums
+    shift: jax.Array  # scalar subtracted from NPV before summing (numerical stability)
+
+
+def sum_columns(k: int, sensitivity: bool) -> dict[str, slice]:
+    """Column layout of the per-block sums."""
+    layout = [("npv", 1), ("npv2", 1), ("pv", len(COMPONENTS))]
+    if sensitivity and k:
+        layout += [("decile_npv", k * DECILES), ("u", k), ("ug", k), ("uu", k), ("g", 1), ("gg", 1)]
+    out, start = {}, 0
+    for name, width in layout:
+        out[name] = slice(start, start + width)
+        start += width
+    return out
+
+
+def _local_step(model: ModelSpec, seed: int, dtype, local_size: int, columns, sampling: str):
+    T = model.horizon
+    k = len(model.inputs.paths)
+
+    def local(args: ChunkArgs) -> dict[str, Any]:
+        dev = jax.lax.axis_index(AXIS).astype(jnp.uint32)
+        index = args.offset[0] + dev * jnp.uint32(local_size)
+        index = index + jnp.arange(local_size, dtype=jnp.uint32)
+        valid = index < args.limit
+        month_map = acc.BinMap(*(jnp.asarray(a, dtype) for a in args.month_map))
+        scalar_map = acc.BinMap(*(jnp.asarray(a, dtype) for a in args.scalar_map))
+
+        def month_stats(m, cum):
+            idx = acc.bin_index(cum, month_map, m, MONTH_BINS)
+            return (
+                acc.histogram(idx, valid, MONTH_BINS),
+                jnp.min(jnp.where(valid, cum, jnp.inf)),
+                jnp.max(jnp.where(valid, cum, -jnp.inf)),
+            )
+
+        fut, (mh, mlo, mhi) = simulate(model, seed, index, dtype, month_stats, sampling=sampling)
+        h0, lo0, hi0 = month_stats(0, fut.month0)
+
+        scalar_counts, scalar_lower, scalar_upper = [], [], []
+        for j, x in enumerate((fut.npv, fut.gross_margin, fut.spend_to_revenue)):
+            idx = jnp.where(valid, acc.bin_index(x, scalar_map, j, SCALAR_BINS), SCALAR_BINS)
+            scalar_counts.append(acc.histogram(idx, valid, SCALAR_BINS))
+            scalar_lower.append(jnp.full(SCALAR_BINS + 1, jnp.inf, dtype).at[idx].min(x)[:-1])
+            scalar_upper.append(jnp.full(SCALAR_BINS + 1, -jnp.inf, dtype).at[idx].max(x)[:-1])
+        events = [acc.histogram(e, valid, T + 2) for e in (fut.breakeven, fut.payback)]
+
+        w = valid.astype(dtype)
+        dev_npv = (fut.npv - args.shift.astype(dtype)) * w
+        cols = [dev_npv[:, None], (dev_npv * dev_npv)[:, None], fut.pv * w[:, None]]
+        decile_counts = decile_recouped = jnp.zeros((k, DECILES), jnp.int32)
+        if "u" in columns:
+            u = jax.scipy.special.ndtr(fut.scores)  # (k, n): each input's own CDF level
+            dec = jnp.clip((u * DECILES).astype(jnp.int32), 0, DECILES - 1)
+            onehot = (dec[:, :, None] == jnp.arange(DECILES)).astype(dtype)  # (k, n, 10)
+            cols.append(
+                (onehot * dev_npv[None, :, None]).transpose(1, 0, 2).reshape(-1, k * DECILES)
+            )
+            flat = (dec + DECILES * jnp.arange(k, dtype=jnp.int32)[:, None]).T.reshape(-1)
+            recouped = fut.breakeven <= T
+            decile_counts = acc.histogram(flat, jnp.repeat(valid, k), k * DECILES)
+            decile_recouped = acc.histogram(flat, jnp.repeat(valid & recouped, k), k * DECILES)
+            decile_counts = decile_counts.reshape(k, DECILES)
+            decile_recouped = decile_recouped.reshape(k, DECILES)
+            levels = jnp.linspace(0, 1, args.knots.shape[0], dtype=dtype)
+            g = jnp.interp(fut.npv, args.knots.astype(dtype), levels)
+            uw = u.T * w[:, None]
+            gw = g * w
+            cols += [uw, uw * g[:, None], uw * u.T, gw[:, None], (gw * g)[:, None]]
+
+        psum = lambda x: jax.lax.psum(x, AXIS)  # noqa: E731
+        return {
+            "month_counts": psum(jnp.concatenate([h0[None], mh])),
+            "month_min": jax.lax.pmin(jnp.concatenate([lo0[None], mlo]), AXIS),
+            "month_max": jax.lax.pmax(jnp.concatenate([hi0[None], mhi]), AXIS),
+            "scalar_counts": psum(jnp.stack(scalar_counts)),
+            "scalar_lower": jax.lax.pmin(jnp.stack(scalar_lower), AXIS),
+            "scalar_upper": jax.lax.pmax(jnp.stack(scalar_upper), AXIS),
+            "event_counts": psum(jnp.stack(events)),
+            "decile_counts": psum(decile_counts),
+            "decile_recouped": psum(decile_recouped),
+            "sums": acc.block_sums(jnp.concatenate(cols, axis=1)),
+        }
+
+    return local
+
+
+def make_step(
+    model: ModelSpec,
+    seed: int,
+    dtype,
+    mesh: Mesh,
+    chunk: int,
+    sensitivity: bool,
+    sampling: str = "random",
+):
+    """The jitted step ``ChunkArgs -> dict of aggregates`` and the layout of its sum columns."""
+    columns = sum_columns(len(model.inputs.paths), sensitivity)
+    local = _local_step(model, seed, dtype, chunk // mesh.devices.size, columns, sampling)
+    replicated = PartitionSpec()
+    out_specs = {name: PartitionSpec(AXIS) if name == "sums" else replicated for name in OUTPUTS}
+    mapped = jax.shard_map(
+        local, mesh=mesh, in_specs=(replicated,), out_specs=out_specs, check_vma=False
+    )
+    return jax.jit(mapped), columns
