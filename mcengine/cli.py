@@ -1,9 +1,9 @@
 """``mcengine``: the Hydra app. Runs the configured scenario and writes ``results.nc``.
 
-    mcengine                                   # default scenario, 1,000,000 futures
-    mcengine scenario=inference_api n_samples=1e7
-    mcengine fleet.gpus=2048 market.price0='{dist: pert, min: 1.5, mode: 2, max: 3}'
-    mcengine -m market.price_trend=-0.2,-0.4   # a sweep: one results.nc per job + sweep.nc
+mcengine                                   # default scenario, 1,000,000 futures
+mcengine scenario=inference_api n_samples=1e7
+mcengine fleet.gpus=2048 market.price0='{dist: pert, min: 1.5, mode: 2, max: 3}'
+mcengine -m market.price_trend=-0.2,-0.4   # a sweep: one results.nc per job + sweep.nc
 """
 
 from __future__ import annotations
@@ -46,7 +46,8 @@ def summary(ds: xr.Dataset, top: int = 4) -> str:
         f"mcengine: {int(ds.attrs['n_samples']):,} futures x {T} months "
         f"in {float(ds.attrs['run_time_s']):.1f} s ({ds.attrs['jax_backend']}, "
         f"{ds.attrs['device_count']} device(s), {ds.attrs['precision']})",
-        f"  P(recoup within {T} months)  {float(ds.p_recoup):.4f} ± {float(ds.p_recoup_se):.4f} (SE)",
+        f"  P(recoup within {T} months)  {float(ds.p_recoup):.4f} "
+        f"± {float(ds.p_recoup_se):.4f} (SE)",
         f"  break-even month          median {_month(q('breakeven_month', 0.5))}, "
         f"P10 {_month(q('breakeven_month', 0.1))}, P90 {_month(q('breakeven_month', 0.9))}",
         f"  NPV                       mean {_money(float(ds.npv_mean))} ± "
@@ -69,6 +70,7 @@ def summary(ds: xr.Dataset, top: int = 4) -> str:
 @hydra.main(config_path=str(config_dir()), config_name="config", version_base="1.3")
 def _app(cfg: DictConfig) -> float:
     from .api import simulate
+    from .distributed import initialize, is_primary
     from .engine import Interrupted
     from .results import write_netcdf
 
@@ -76,6 +78,7 @@ def _app(cfg: DictConfig) -> float:
     hc = HydraConfig.get()
     out_dir = Path(hc.runtime.output_dir)
     try:
+        initialize(cfg.get("distributed", "auto"))
         ds = simulate(cfg, output_dir=out_dir, overrides=list(hc.overrides.task))
     except (ConfigError, SpecError) as err:
         print(f"mcengine: invalid config: {err}", file=sys.stderr)
@@ -83,6 +86,8 @@ def _app(cfg: DictConfig) -> float:
     except Interrupted as err:
         print(f"mcengine: {err}", file=sys.stderr)
         sys.exit(143)
+    if not is_primary():  # under jax.distributed, process 0 writes and reports
+        return float(ds.p_recoup)
     path = write_netcdf(ds, out_dir / cfg.output)
     print(summary(ds))
     print(f"  results                   {path}")

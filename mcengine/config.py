@@ -19,13 +19,13 @@ __all__ = ["config_dir", "load_config", "replace_mappings", "RunSettings", "to_p
 
 RUN_KEYS = {
     "n_samples", "seed", "chunk_size", "precision", "quantiles", "output", "checkpoint_every_s",
-    "progress", "sampling", "sensitivity", "target", "report", "correlations",
+    "progress", "sampling", "sensitivity", "target", "report", "correlations", "distributed",
 }  # fmt: skip
 SAMPLING = ("random", "antithetic", "sobol")
 
 
 def config_dir() -> Path:
-    """The folder holding ``config.yaml``: the package copy in a wheel, else the repo's ``conf/``."""
+    """The folder of ``config.yaml``: the package copy in a wheel, else the repo's ``conf/``."""
     here = Path(__file__).resolve().parent
     for candidate in (here / "conf", here.parent / "conf"):
         if (candidate / "config.yaml").is_file():
