@@ -84,5 +84,15 @@ def simulate(
         sensitivity=settings.deciles,
         devices=devices,
         fingerprint_text=model_text,
+        sampling=settings.sampling,
     )
-    return to_dataset(result, attrs=provenance(plain, overrides))
+    ds = to_dataset(result, attrs=provenance(plain, overrides))
+    if settings.sobol:  # variance-based indices: a separate Saltelli design (issue 6)
+        from .sensitivity import model_sobol
+
+        indices = model_sobol(
+            model, n=settings.sobol_samples, seed=settings.seed, precision=settings.precision
+        )
+        ds = xr.merge([ds, indices], combine_attrs="override")
+        ds.attrs.update(indices.attrs)
+    return ds

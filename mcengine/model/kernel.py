@@ -16,6 +16,7 @@ import jax
 import jax.numpy as jnp
 
 from .. import random as mcr
+from ..sampling import raw_normal_scores
 from .spec import ModelSpec
 
 __all__ = ["COMPONENTS", "HOURS_PER_MONTH", "Futures", "simulate"]
@@ -69,6 +70,7 @@ def simulate(
     dtype=jnp.float32,
     observe: Callable[[jax.Array, jax.Array], Any] | None = None,
     scores: jax.Array | None = None,
+    sampling: str = "random",
 ) -> tuple[Futures, Any]:
     """Simulate the futures with global indices ``index`` (uint32, shape (n,)).
 
@@ -79,12 +81,18 @@ def simulate(
     ``scores`` (k, n) replaces the drawn normal scores of the uncertain inputs (in the order of
     ``spec.inputs.paths``), for designs such as Sobol' matrices; the monthly shocks still come
     from ``index``.
+
+    ``sampling`` (random|antithetic|sobol) is the design of the input scores when ``scores`` is
+    not given (``mcengine.sampling.raw_normal_scores``, then the copula).
     """
     dtype = jnp.dtype(dtype)
     T = spec.horizon
     months = spec.months
     if scores is None:
-        scores = spec.inputs.normal_scores(seed, index, dtype)
+        raw = None
+        if sampling != "random":
+            raw = raw_normal_scores(spec.inputs.paths, seed, index, sampling, dtype)
+        scores = spec.inputs.normal_scores(seed, index, dtype, raw=raw)
     drawn = spec.inputs.transform(scores)
 
     def v(path: str):
