@@ -411,11 +411,11 @@ def run_engine(scenario: str | None = None, overrides: Sequence[str] = (),
                repeats: int = 1) -> dict[str, Any]:
     """Run ``mcengine.simulate`` ``repeats`` times on one config in this process.
 
-    Every call compiles its chunk function again (``compile_time_s`` attr: the first chunk,
-    compilation included). Reports the best run: ``msps`` = steady-state sample-months/s of the
-    chunk loop (futures after the first chunk over ``run_time_s - compile_time_s``: sampling,
-    model, aggregation, host folding), ``msps_e2e`` = all futures over the outside wall time of
-    the call (compile, pilot and Dataset assembly included).
+    Every call compiles its step once (``compile_time_s`` attr: compilation plus the pilot pass).
+    Reports the best run: ``msps`` = steady-state sample-months/s of the main pass
+    (``simulate_time_s``: sampling, model, aggregation, host folding of every future),
+    ``msps_e2e`` = all futures over the outside wall time of the call (compile, pilot and
+    Dataset assembly included).
     """
     from mcengine import simulate
 
@@ -429,16 +429,11 @@ def run_engine(scenario: str | None = None, overrides: Sequence[str] = (),
         ds = simulate(cfg)
         wall = time.perf_counter() - t0
         runs.append({"wall_s": wall, "run_time_s": float(ds.attrs["run_time_s"]),
-                     "compile_time_s": float(ds.attrs.get("compile_time_s", float("nan")))})
-    # The engine's run_time_s spans the whole call (pilot, compile, every chunk); compile_time_s
-    # is the first chunk *including* its compilation. Steady-state throughput therefore counts
-    # the futures after the first chunk over run_time_s - compile_time_s (the pilot stays in,
-    # so it is slightly conservative). msps_e2e counts everything, compile included.
+                     "compile_time_s": float(ds.attrs.get("compile_time_s", float("nan"))),
+                     "simulate_time_s": float(ds.attrs["simulate_time_s"])})
     chunk = int(ds.attrs.get("chunk_size") or n)
     for r in runs:
-        rest = r["run_time_s"] - r["compile_time_s"]
-        r["msps"] = msps((n - chunk) * t, rest) if n > chunk and rest > 0 else msps(n * t,
-                                                                                   r["run_time_s"])
+        r["msps"] = msps(n * t, r["simulate_time_s"])
     best = max(runs, key=lambda r: r["msps"])
     sm = n * t
     return {

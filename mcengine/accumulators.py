@@ -1,7 +1,7 @@
 """Streaming aggregates: what one chunk of futures contributes, and how chunks are folded.
 
 Design (see docs/quantiles.md):
-- Quantiles come from exact integer histograms. Bins are uniform in ``asinh((x - c) / s)``, with
+- Quantiles come from exact integer histograms. Bins are uniform in ``symlog((x - c) / s)``, with
   ``c``, ``s`` and the range fitted on a pilot pass, and each bin also records the smallest and
   largest value that fell in it (scalar outputs) or the month's range (the fan chart). A reported
   quantile lies inside the bin where the cumulative count crosses the level, so the empirical CDF
@@ -23,6 +23,8 @@ __all__ = [
     "BLOCK",
     "BinMap",
     "bin_ranges",
+    "symlog",
+    "symexp",
     "bin_index",
     "bin_edges",
     "block_sums",
@@ -35,7 +37,7 @@ BLOCK = 1024  # futures per block of the deterministic sum; chunk sizes are mult
 
 
 class BinMap(NamedTuple):
-    """Affine-asinh binning of one or more quantities (leading axis = quantity)."""
+    """Binning uniform in ``symlog((x - center) / scale)``, one row per quantity."""
 
     center: np.ndarray
     scale: np.ndarray
@@ -43,10 +45,23 @@ class BinMap(NamedTuple):
     inv_width: np.ndarray  # bins per unit of y
 
 
+def symlog(t):
+    """``sign(t) log(1 + |t|)``: linear near 0, logarithmic in the tails (jnp or np)."""
+    xp = jnp if isinstance(t, jax.Array) else np
+    return xp.sign(t) * xp.log1p(xp.abs(t))
+
+
+def symexp(y):
+    """The inverse of :func:`symlog`."""
+    xp = jnp if isinstance(y, jax.Array) else np
+    return xp.sign(y) * xp.expm1(xp.abs(y))
+
+
 def bin_index(x: jax.Array, bmap: BinMap, j, bins: int) -> jax.Array:
     """Bin of each value of ``x`` under column ``j`` of ``bmap`` (clamped to the end bins)."""
     dtype = x.dtype
-    y = jnp.arcsinh((x - jnp.asarray(bmap.center, dtype)[j]) / jnp.asarray(bmap.scale, dtype)[j])
+    t = (x - jnp.asarray(bmap.center, dtype)[j]) / jnp.asarray(bmap.scale, dtype)[j]
+    y = symlog(t)
     pos = (y - jnp.asarray(bmap.start, dtype)[j]) * jnp.asarray(bmap.inv_width, dtype)[j]
     pos = jnp.where(jnp.isnan(pos), 0, jnp.clip(pos, 0, bins - 1))
     return pos.astype(jnp.int32)
@@ -55,7 +70,7 @@ def bin_index(x: jax.Array, bmap: BinMap, j, bins: int) -> jax.Array:
 def bin_edges(bmap: BinMap, bins: int) -> np.ndarray:
     """Edges in value space, shape (q, bins + 1) (host, float64)."""
     y = bmap.start[:, None] + np.arange(bins + 1)[None, :] / bmap.inv_width[:, None]
-    return bmap.center[:, None] + bmap.scale[:, None] * np.sinh(y)
+    return bmap.center[:, None] + bmap.scale[:, None] * symexp(y)
 
 
 def bin_ranges(edges: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

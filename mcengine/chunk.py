@@ -98,23 +98,21 @@ def _local_step(model: ModelSpec, seed: int, dtype, local_size: int, columns, sa
         cols = [dev_npv[:, None], (dev_npv * dev_npv)[:, None], fut.pv * w[:, None]]
         decile_counts = decile_recouped = jnp.zeros((k, DECILES), jnp.int32)
         if "u" in columns:
-            u = jax.scipy.special.ndtr(fut.scores)  # (k, n): each input's own CDF level
+            u = jax.scipy.special.ndtr(fut.scores.T)  # (n, k): each input's own CDF level
             dec = jnp.clip((u * DECILES).astype(jnp.int32), 0, DECILES - 1)
-            onehot = (dec[:, :, None] == jnp.arange(DECILES)).astype(dtype)  # (k, n, 10)
-            cols.append(
-                (onehot * dev_npv[None, :, None]).transpose(1, 0, 2).reshape(-1, k * DECILES)
-            )
-            flat = (dec + DECILES * jnp.arange(k, dtype=jnp.int32)[:, None]).T.reshape(-1)
-            recouped = fut.breakeven <= T
-            decile_counts = acc.histogram(flat, jnp.repeat(valid, k), k * DECILES)
-            decile_recouped = acc.histogram(flat, jnp.repeat(valid & recouped, k), k * DECILES)
-            decile_counts = decile_counts.reshape(k, DECILES)
+            onehot = (dec[:, :, None] == jnp.arange(DECILES)).astype(dtype)  # (n, k, 10)
+            cols.append((onehot * dev_npv[:, None, None]).reshape(-1, k * DECILES))
+            flat = (dec + DECILES * jnp.arange(k, dtype=jnp.int32)).reshape(-1)
+            in_run = jnp.broadcast_to(valid[:, None], dec.shape).reshape(-1)
+            recouped = jnp.broadcast_to((fut.breakeven <= T)[:, None], dec.shape).reshape(-1)
+            decile_counts = acc.histogram(flat, in_run, k * DECILES).reshape(k, DECILES)
+            decile_recouped = acc.histogram(flat, in_run & recouped, k * DECILES)
             decile_recouped = decile_recouped.reshape(k, DECILES)
             levels = jnp.linspace(0, 1, args.knots.shape[0], dtype=dtype)
             g = jnp.interp(fut.npv, args.knots.astype(dtype), levels)
-            uw = u.T * w[:, None]
+            uw = u * w[:, None]
             gw = g * w
-            cols += [uw, uw * g[:, None], uw * u.T, gw[:, None], (gw * g)[:, None]]
+            cols += [uw, uw * g[:, None], uw * u, gw[:, None], (gw * g)[:, None]]
 
         psum = lambda x: jax.lax.psum(x, AXIS)  # noqa: E731
         return {

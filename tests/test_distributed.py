@@ -22,7 +22,7 @@ ARGS = ["n_samples=20000", "horizon_months=24", "chunk_size=4096", "progress=fal
 
 def _env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SLURM_", "XLA_FLAGS"))}
-    env.update(JAX_PLATFORMS="cpu", **extra)
+    env.update(JAX_PLATFORMS="cpu", MCENGINE_HOST_DEVICES="1", **extra)
     return env
 
 

@@ -63,6 +63,33 @@ def _poisson(u: jax.Array, lam: Any, terms: int) -> jax.Array:
     return count
 
 
+def _month_loop(step, carry0, T: int, epoch: int | None, zeros):
+    """Run ``step`` over months 1..T; returns the final carry and the stacked observations.
+
+    Replacement depreciation needs the replacement bought ``epoch`` months ago. Keeping a ring
+    buffer in the carry makes XLA copy it every month, so months run in epochs of that length:
+    each epoch's replacements are the inner scan's output and the next epoch's read-only input.
+    """
+    if epoch is None:
+        months = jnp.arange(1, T + 1, dtype=jnp.int32)
+        final, (observed, _) = jax.lax.scan(
+            step, carry0, (months, jnp.broadcast_to(zeros, (T,) + zeros.shape))
+        )
+        return final, observed
+    n_epochs = -(-T // epoch)
+    months = jnp.arange(1, n_epochs * epoch + 1, dtype=jnp.int32).reshape(n_epochs, epoch)
+
+    def run_epoch(carry, epoch_months):
+        state, bought_before = carry
+        state, (observed, bought) = jax.lax.scan(step, state, (epoch_months, bought_before))
+        return (state, bought), observed
+
+    first = jnp.broadcast_to(zeros, (epoch,) + zeros.shape)
+    (final, _), observed = jax.lax.scan(run_epoch, (carry0, first), months)
+    flat = jax.tree_util.tree_map(lambda y: y.reshape((-1,) + y.shape[2:])[:T], observed)
+    return final, flat
+
+
 def simulate(
     spec: ModelSpec,
     seed: int,
@@ -94,6 +121,9 @@ def simulate(
             raw = raw_normal_scores(spec.inputs.paths, seed, index, sampling, dtype)
         scores = spec.inputs.normal_scores(seed, index, dtype, raw=raw)
     drawn = spec.inputs.transform(scores)
+    # materialise the inputs once: without the barrier XLA may fuse their sampling into
+    # consumers inside the month loop and redo it every month
+    scores, drawn = jax.lax.optimization_barrier((scores, drawn))
 
     def v(path: str):
         if path in drawn:
@@ -163,8 +193,10 @@ def simulate(
     dep_hw, dep_fac = K_hw / dep_months, facility / fac_months
     salvage = v("fleet.salvage_fraction") * K_hw
     ring = replace and failures and T > dep_months
+    padded = ring and T % dep_months != 0
 
-    def step(carry, m):
+    def step(carry, x):
+        m, leaving = x  # leaving: the replacement bought dep_months ago (ring mode), else 0
         mf = m.astype(dtype)
         normals = mcr.normals(key_shocks, index, m, n_normals, dtype) if n_normals else []
         z = normals.pop(0) if need_z else zeros
@@ -209,12 +241,6 @@ def simulate(
         )
         if replace and failures:
             depreciation = depreciation + carry["repl_window"] / dep_months
-            if ring:
-                slot = (m - 1) % dep_months
-                leaving = carry["ring"][slot]
-                new["ring"] = carry["ring"].at[slot].set(repl)
-            else:
-                leaving = zeros
             new["repl_window"] = carry["repl_window"] + repl - leaving
         if taxed:
             income = revenue - opex - depreciation - interest - churn
@@ -239,7 +265,9 @@ def simulate(
         new["revenue"] = carry["revenue"] + revenue
         new["margin"] = carry["margin"] + revenue - opex - depreciation
         new["outflows"] = carry["outflows"] + opex + churn + repl + debt + tax
-        return new, (observe(m, cum_disc) if observe is not None else None)
+        if padded:  # months past T (padding of the last depreciation epoch) change nothing
+            new = jax.tree_util.tree_map(lambda a, b: jnp.where(m <= T, a, b), new, carry)
+        return new, (observe(m, cum_disc) if observe is not None else None, repl)
 
     never = jnp.full(index.shape, T + NEVER_OFFSET, jnp.int32)
     carry0: dict[str, Any] = {
@@ -260,9 +288,7 @@ def simulate(
         carry0["loss"] = v("upfront.training") + zeros
     if replace and failures:
         carry0["repl_window"] = zeros
-        if ring:
-            carry0["ring"] = jnp.zeros((dep_months, *index.shape), dtype)
-    final, observed = jax.lax.scan(step, carry0, jnp.arange(1, T + 1, dtype=jnp.int32))
+    final, observed = _month_loop(step, carry0, T, dep_months if ring else None, zeros)
 
     pv_rev, pv_en, pv_col, pv_up, pv_var, pv_churn, pv_repl, pv_debt, pv_tax = final["pv"]
     salvage_pv = salvage * jnp.exp(-T * log_disc) + zeros
