@@ -349,6 +349,7 @@ def _run(model, n_samples, seed, levels, precision, chunking, checkpoint, progre
             _fold(state, to_host(pending), min(chunk, n_samples - offset), shift)
             pending = nxt
             bar.update(min(chunk, n_samples - offset))
+            bar.set_postfix_str(f"chunk {j + 1}/{len(offsets)}", refresh=False)
             se_p, se_npv = _standard_errors(state, shift)
             done = int(state["n_done"])
             reached = (target.p_recoup_se is not None and se_p <= target.p_recoup_se) or (

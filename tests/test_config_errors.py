@@ -1,0 +1,88 @@
+"""Bad configs fail before any compute, naming the config path and the fix."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+import mcengine
+from mcengine import ConfigError
+from mcengine.config import RunSettings, to_plain
+from mcengine.distributions import SpecError
+from mcengine.model.spec import ModelSpec
+
+
+def _spec(**changes):
+    cfg = to_plain(mcengine.load_config())
+    for path, value in changes.items():
+        node = cfg
+        *parents, leaf = path.split("__")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = value
+    return cfg
+
+
+def _error(cfg) -> str:
+    with pytest.raises((ConfigError, SpecError)) as info:
+        RunSettings.from_config(cfg)
+        ModelSpec.from_config(cfg)
+    return str(info.value)
+
+
+def test_unknown_model_key_suggests_the_closest():
+    message = _error(_spec(fleet__gpu_prise=3.0))
+    assert "'fleet.gpu_prise' is not a parameter" in message
+    assert "Did you mean 'gpu_price'?" in message
+
+
+def test_unknown_root_key_is_named():
+    assert "n_sample" in _error(_spec(n_sample=10))
+
+
+def test_missing_required_value_names_the_path():
+    assert "market.price0 is required" in _error(_spec(market__price0=None))
+
+
+def test_plain_number_parameter_given_a_distribution():
+    message = _error(_spec(fleet__gpus={"dist": "normal", "mean": 8, "sd": 1}))
+    assert "fleet.gpus" in message and "plain number" in message
+
+
+def test_distribution_outside_the_parameter_range():
+    message = _error(_spec(market__price0={"dist": "normal", "mean": 2, "sd": 1}))
+    assert "market.price0" in message and "truncate" in message
+
+
+def test_value_outside_its_range():
+    assert "demand.max_utilization" in _error(_spec(demand__max_utilization=1.5))
+
+
+def test_bad_spec_names_the_parameter_path():
+    message = _error(_spec(market__price0={"dist": "lognormal", "p05": 3, "p95": 2}))
+    assert message.startswith("market.price0")
+
+
+def test_debt_without_a_term():
+    assert "financing.term_months" in _error(_spec(financing__term_months=0))
+
+
+@pytest.mark.parametrize("bad", ["n_samples=0", "precision=float16", "quantiles=[0.5,0.1]"])
+def test_run_settings(bad):
+    key = bad.split("=")[0]
+    with pytest.raises(ConfigError, match=key):
+        mcengine.simulate(mcengine.load_config(overrides=[bad]))
+
+
+def test_cli_reports_config_errors_without_a_traceback(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, "-m", "mcengine.cli", "market.price0={dist: normale, mean: 2, sd: 1}",
+         f"hydra.run.dir={tmp_path}"],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert proc.returncode == 2
+    assert "market.price0" in proc.stderr and "did you mean 'normal'" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert not (tmp_path / "results.nc").exists()
