@@ -378,15 +378,16 @@ def _compose_yaml(scenario: str | None, overrides: Sequence[str]) -> Any:
 
 
 def load_cfg(scenario: str | None = None, overrides: Sequence[str] = ()) -> Any:
-    """A run config: ``mcengine.load_config`` if it imports (Hydra present), else YAML compose."""
-    try:
-        from mcengine import load_config
-    except ImportError:
-        return _compose_yaml(scenario, list(overrides))
+    """A run config: ``mcengine.load_config`` when Hydra is installed, else YAML compose."""
+    from mcengine import load_config
+
     kwargs = {"overrides": list(overrides)}
     if scenario is not None:
         kwargs["scenario"] = scenario
-    return load_config(**kwargs)
+    try:
+        return load_config(**kwargs)
+    except ImportError:  # no hydra-core (e.g. the GPU image): compose the YAML files directly
+        return _compose_yaml(scenario, list(overrides))
 
 
 def cfg_get(cfg: Any, path: str, default: Any = None) -> Any:
