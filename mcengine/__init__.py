@@ -36,8 +36,9 @@ except PackageNotFoundError:  # running from a source tree without installing
 
 from . import distributions
 from .api import simulate
+from .checkpoint import Checkpoint
 from .config import load_config
-from .engine import Checkpoint, Chunking, Progress, Target, run
+from .engine import Chunking, Progress, Target, run
 from .errors import ConfigError
 from .model.spec import ModelSpec
 from .results import open_results, write_netcdf

@@ -14,6 +14,7 @@ import xarray as xr
 import yaml
 
 from . import engine
+from .checkpoint import Checkpoint
 from .config import RunSettings, to_plain
 from .model.spec import ModelSpec
 from .results import to_dataset
@@ -63,10 +64,10 @@ def simulate(
     plain = to_plain(cfg)
     settings = RunSettings.from_config(plain)
     model = ModelSpec.from_config(plain)
-    checkpoint = engine.Checkpoint()
+    checkpoint = None
     if output_dir is not None:
         path = Path(output_dir) / f".{settings.output}.checkpoint.npz"
-        checkpoint = engine.Checkpoint(path=path, every_s=settings.checkpoint_every_s)
+        checkpoint = Checkpoint(path=path, every_s=settings.checkpoint_every_s)
     model_text = yaml.safe_dump(
         {k: v for k, v in plain.items() if k not in ("progress", "output", "report")},
         sort_keys=True,

@@ -1,7 +1,8 @@
 """The streaming engine: simulate futures chunk by chunk and fold them into running aggregates.
 
 ``run(model, ...)`` is the one entry point. It takes the model (a validated ``ModelSpec``) and
-strategy objects for what users tune: ``Chunking``, ``Checkpoint``, ``Progress``, ``Target``.
+strategy objects for what users tune: ``Chunking``, ``Progress``, ``Target``, and a checkpoint
+store (``mcengine.checkpoint.Checkpoint`` on disk; anything with ``load``/``save``/``stop_flag``).
 One executable is compiled per run (see ``chunk.py``) and spread over every device (a 1-D mesh
 over the futures axis, across hosts under ``jax.distributed``). Results do not depend on the
 chunk size or the number of devices.
@@ -15,11 +16,12 @@ A run has two passes through that executable:
 
 from __future__ import annotations
 
+import hashlib
 import math
 import time
 from collections.abc import Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import jax
@@ -28,7 +30,6 @@ import numpy as np
 from jax.sharding import Mesh
 
 from . import accumulators as acc
-from . import checkpoint as ckpt
 from .chunk import DECILES, MONTH_BINS, SCALAR_BINS, SCALARS, ChunkArgs, make_step
 from .distributed import is_primary, to_host
 from .model.spec import ModelSpec
@@ -36,7 +37,6 @@ from .sampling import METHODS as SAMPLING_METHODS
 
 __all__ = [
     "Chunking",
-    "Checkpoint",
     "Progress",
     "Target",
     "RunResult",
@@ -65,14 +65,6 @@ class Chunking:
         size = max(unit, int(math.ceil(size / unit)) * unit)
         # no point in a chunk larger than the run (rounded up to whole blocks per device)
         return min(size, int(math.ceil(n_samples / unit)) * unit)
-
-
-@dataclass(frozen=True)
-class Checkpoint:
-    """Save the folded aggregates to ``path`` every ``every_s`` seconds (write, then rename)."""
-
-    path: Path | None = None
-    every_s: float = 30.0
 
 
 @dataclass(frozen=True)
@@ -277,7 +269,7 @@ def run(
     quantiles: Sequence[float] = (0.01, 0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99),
     precision: str = "float32",
     chunking: Chunking = Chunking(),
-    checkpoint: Checkpoint = Checkpoint(),
+    checkpoint: Any = None,
     progress: Progress = Progress(),
     target: Target = Target(),
     sensitivity: bool = True,
@@ -323,12 +315,12 @@ def _run(model, n_samples, seed, levels, precision, chunking, checkpoint, progre
     month_map, scalar_map, knots, shift = _fit_from_pilot(pilot, T)
 
     # pass 2: every future, resuming from a checkpoint of the same run if there is one
-    digest = ckpt.fingerprint(
+    parts = (
         fingerprint_text, seed, n_samples, jnp.dtype(dtype).name, acc.BLOCK, n_columns,
         MONTH_BINS, SCALAR_BINS, PILOT, COARSE_RANGE, sampling,
     )  # fmt: skip
-    ckpt_path = Path(checkpoint.path) if checkpoint.path is not None else None
-    state = ckpt.load(ckpt_path, digest) if ckpt_path else None
+    digest = hashlib.sha256("|".join(map(str, parts)).encode()).hexdigest()
+    state = checkpoint.load(digest) if checkpoint is not None else None
     resumed_from = int(state["n_done"]) if state is not None else 0
     if state is None:
         state = _fresh_state(T, k, n_columns)
@@ -343,7 +335,8 @@ def _run(model, n_samples, seed, levels, precision, chunking, checkpoint, progre
     bar = _progress_bar(progress, n_samples, len(offsets))
     bar.update(min(resumed_from, n_samples))
     pending = launch(offsets[0]) if offsets else None
-    with ckpt.StopFlag(enabled=ckpt_path is not None) as stop:
+    stop_flag = checkpoint.stop_flag() if checkpoint is not None else nullcontext()
+    with stop_flag as stop:
         for j, offset in enumerate(offsets):
             nxt = launch(offsets[j + 1]) if j + 1 < len(offsets) else None  # keep devices busy
             _fold(state, to_host(pending), min(chunk, n_samples - offset), shift)
@@ -359,20 +352,21 @@ def _run(model, n_samples, seed, levels, precision, chunking, checkpoint, progre
                 stopped_by_target = True
                 break
             now = time.perf_counter()
-            due = stop.raised or now - last_save >= checkpoint.every_s
-            if ckpt_path is not None and due and is_primary():
-                ckpt.save(ckpt_path, state, digest)
+            if checkpoint is None:
+                continue
+            if (stop.raised or now - last_save >= checkpoint.every_s) and is_primary():
+                checkpoint.save(state, digest)
                 last_save = now
             if stop.raised:
                 bar.close()
                 raise Interrupted(
                     f"stopped by signal {stop.raised} after {done} futures; checkpoint "
-                    f"{ckpt_path} written, rerun the same command to resume"
+                    f"written, rerun the same command to resume"
                 )
     bar.close()
     main_time = time.perf_counter() - t_main
-    if ckpt_path is not None and is_primary():
-        ckpt.save(ckpt_path, state, digest)
+    if checkpoint is not None and is_primary():
+        checkpoint.save(state, digest)
 
     meta = {
         "chunk_size": chunk,
