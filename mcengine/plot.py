@@ -130,6 +130,14 @@ def _money_axis(axis: Any) -> None:
     axis.set_major_formatter(FuncFormatter(lambda v, _pos: _short_money(v)))
 
 
+def _value_axis(axis: Any, da: xr.DataArray) -> None:
+    """Tick labels for ``da``'s values: short money ($12M), percentages, or matplotlib's own."""
+    if _is_money(da):
+        _money_axis(axis)
+    elif _is_fraction(da):
+        axis.set_major_formatter(PercentFormatter(1.0))
+
+
 def _new_ax(ax: Axes | None, figsize: tuple[float, float] = (8.0, 4.5)) -> Axes:
     if ax is not None:
         return ax
@@ -312,10 +320,7 @@ def tornado(
     ax.axvline(base, color="black", lw=1, label=f"overall = {format_value(base, da)}")
     ax.set_yticks(y, names)
     ax.set_xlabel(_label(da, name))
-    if _is_money(da):
-        _money_axis(ax.xaxis)
-    elif _is_fraction(da):
-        ax.xaxis.set_major_formatter(PercentFormatter(1.0))
+    _value_axis(ax.xaxis, da)
     ax.set_title(f"Sensitivity of {name} to each input (decile {deciles.min()} vs {deciles.max()})")
     handles = [
         Patch(color=_LOW_COLOR, label=f"decile {deciles.min()} (lowest input values)"),
@@ -512,10 +517,7 @@ def sweep_line(
         ax.set_xticks(xs, [format_coord(v) for v in coord])
     ax.set_xlabel(x)
     ax.set_ylabel(_label(da, var))
-    if _is_money(da):
-        _money_axis(ax.yaxis)
-    elif _is_fraction(da):
-        ax.yaxis.set_major_formatter(PercentFormatter(1.0))
+    _value_axis(ax.yaxis, da)
     ax.set_title(f"{var} by {x}")
     ax.grid(alpha=0.3)
     return ax
