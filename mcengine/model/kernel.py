@@ -260,8 +260,18 @@ def simulate(
             (carry["breakeven"] > T) & (cum_disc >= 0), m, carry["breakeven"]
         )
         new["payback"] = jnp.where((carry["payback"] > T) & (cum >= 0), m, carry["payback"])
-        flows = (revenue, energy, coloc, upkeep, variable, churn, repl, debt, tax)
-        new["pv"] = tuple(a + f * disc for a, f in zip(carry["pv"], flows, strict=True))
+        flows = dict(
+            revenue=revenue,
+            energy=energy,
+            coloc=coloc,
+            upkeep=upkeep,
+            variable=variable,
+            churn=churn,
+            repl=repl,
+            debt=debt,
+            tax=tax,
+        )
+        new["pv"] = {key: carry["pv"][key] + flows[key] * disc for key in carry["pv"]}
         new["revenue"] = carry["revenue"] + revenue
         new["margin"] = carry["margin"] + revenue - opex - depreciation
         new["outflows"] = carry["outflows"] + opex + churn + repl + debt + tax
@@ -269,6 +279,17 @@ def simulate(
             new = jax.tree_util.tree_map(lambda a, b: jnp.where(m <= T, a, b), new, carry)
         return new, (observe(m, cum_disc) if observe is not None else None, repl)
 
+    pv_keys = ["revenue", "energy", "coloc", "upkeep", "variable"]
+    pv_keys += [
+        key
+        for key, used in (
+            ("churn", terms_rel > 0),
+            ("repl", replace and failures),
+            ("debt", financed),
+            ("tax", taxed),
+        )
+        if used
+    ]
     never = jnp.full(index.shape, T + NEVER_OFFSET, jnp.int32)
     carry0: dict[str, Any] = {
         "log_p": log_p0,
@@ -277,7 +298,8 @@ def simulate(
         "cum": month0,
         "breakeven": never,
         "payback": never,
-        "pv": tuple(zeros for _ in range(9)),
+        # present values of the flows that a scenario can have (switched-off parts are 0)
+        "pv": {key: zeros for key in pv_keys},
         "revenue": zeros,
         "margin": zeros,
         "outflows": zeros,
@@ -290,7 +312,11 @@ def simulate(
         carry0["repl_window"] = zeros
     final, observed = _month_loop(step, carry0, T, dep_months if ring else None, zeros)
 
-    pv_rev, pv_en, pv_col, pv_up, pv_var, pv_churn, pv_repl, pv_debt, pv_tax = final["pv"]
+    pv_of = lambda key: final["pv"].get(key, zeros)  # noqa: E731
+    pv_rev, pv_en, pv_col, pv_up, pv_var = map(
+        pv_of, ("revenue", "energy", "coloc", "upkeep", "variable")
+    )
+    pv_churn, pv_repl, pv_debt, pv_tax = map(pv_of, ("churn", "repl", "debt", "tax"))
     salvage_pv = salvage * jnp.exp(-T * log_disc) + zeros
     pv = jnp.stack(
         [
