@@ -7,7 +7,6 @@ warning before preemption, Ctrl-C) into a stop at the next chunk boundary.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import signal
 from dataclasses import dataclass
@@ -16,12 +15,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Checkpoint", "fingerprint", "save", "load", "StopFlag"]
-
-
-def fingerprint(*parts: Any) -> str:
-    """A digest of everything that must match for a checkpoint to be resumed."""
-    return hashlib.sha256("|".join(str(p) for p in parts).encode()).hexdigest()
+__all__ = ["Checkpoint", "save", "load", "StopFlag"]
 
 
 def save(path: Path, state: dict[str, np.ndarray], digest: str) -> None:
