@@ -4,6 +4,11 @@ One executable per run serves both the pilot pass and the main pass: the histogr
 NPV shift and the rank-transform knots are runtime arguments, not constants. The chunk is
 spread over a 1-D device mesh (``shard_map``); counts are ``psum``-ed, extremes ``pmin``/
 ``pmax``-ed, and the per-block sums stay sharded in global block order.
+
+Each device runs its share as a loop over tiles of a fixed size (``tile_size``): XLA's CPU
+emitters compile the same arithmetic differently for different array sizes (their choice of
+fused multiply-adds changes last bits), so a tile shape that never changes is what makes results
+bit-identical for every chunk size and device count.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ __all__ = [
     "DECILES",
     "ChunkArgs",
     "sum_columns",
+    "tile_size",
     "make_step",
 ]
 
@@ -50,6 +56,18 @@ class ChunkArgs(NamedTuple):
     shift: jax.Array  # scalar subtracted from NPV before summing (numerical stability)
 
 
+def tile_size(backend: str) -> int:
+    """Futures per device per pass of the kernel: small enough for a CPU core's cache, large
+    enough to fill a GPU (benchmarks/scaling.py sweeps it)."""
+    return (1 << 13) if backend == "cpu" else (1 << 21)
+
+
+_MERGE = {
+    "month_min": jnp.minimum, "scalar_lower": jnp.minimum,
+    "month_max": jnp.maximum, "scalar_upper": jnp.maximum,
+}  # fmt: skip
+
+
 def sum_columns(k: int, sensitivity: bool) -> dict[str, slice]:
     """Column layout of the per-block sums."""
     layout = [("npv", 1), ("npv2", 1), ("pv", len(COMPONENTS))]
@@ -62,14 +80,39 @@ def sum_columns(k: int, sensitivity: bool) -> dict[str, slice]:
     return out
 
 
-def _local_step(model: ModelSpec, seed: int, dtype, local_size: int, columns, sampling: str):
+def _local_step(model: ModelSpec, seed: int, dtype, local_size: int, tile: int, columns,
+                sampling: str):  # fmt: skip
     T = model.horizon
     k = len(model.inputs.paths)
 
     def local(args: ChunkArgs) -> dict[str, Any]:
         dev = jax.lax.axis_index(AXIS).astype(jnp.uint32)
-        index = args.offset[0] + dev * jnp.uint32(local_size)
-        index = index + jnp.arange(local_size, dtype=jnp.uint32)
+        first = args.offset[0] + dev * jnp.uint32(local_size)
+
+        def one_tile(merged, t):
+            index = first + t * jnp.uint32(tile) + jnp.arange(tile, dtype=jnp.uint32)
+            out = tile_aggregates(args, index)
+            sums = out.pop("sums")
+            if merged is not None:
+                out = {name: _MERGE.get(name, jnp.add)(merged[name], x) for name, x in out.items()}
+            return out, sums
+
+        tiles = jnp.arange(local_size // tile, dtype=jnp.uint32)
+        shapes = jax.eval_shape(lambda t: one_tile(None, t)[0], tiles[0])
+        empty = {
+            name: jnp.full(a.shape, jnp.inf if _MERGE.get(name) is jnp.minimum else
+                           -jnp.inf if name in _MERGE else 0, a.dtype)
+            for name, a in shapes.items()
+        }  # fmt: skip
+        merged, sums = jax.lax.scan(one_tile, empty, tiles)
+        psum = lambda x: jax.lax.psum(x, AXIS)  # noqa: E731
+        reduce = {jnp.minimum: lambda x: jax.lax.pmin(x, AXIS),
+                  jnp.maximum: lambda x: jax.lax.pmax(x, AXIS)}  # fmt: skip
+        out = {name: reduce.get(_MERGE.get(name), psum)(x) for name, x in merged.items()}
+        out["sums"] = sums.reshape(-1, sums.shape[-1])
+        return out
+
+    def tile_aggregates(args: ChunkArgs, index: jax.Array) -> dict[str, Any]:
         valid = index < args.limit
         month_map = acc.BinMap(*(jnp.asarray(a, dtype) for a in args.month_map))
         scalar_map = acc.BinMap(*(jnp.asarray(a, dtype) for a in args.scalar_map))
@@ -114,17 +157,16 @@ def _local_step(model: ModelSpec, seed: int, dtype, local_size: int, columns, sa
             gw = g * w
             cols += [uw, uw * g[:, None], uw * u, gw[:, None], (gw * g)[:, None]]
 
-        psum = lambda x: jax.lax.psum(x, AXIS)  # noqa: E731
         return {
-            "month_counts": psum(jnp.concatenate([h0[None], mh])),
-            "month_min": jax.lax.pmin(jnp.concatenate([lo0[None], mlo]), AXIS),
-            "month_max": jax.lax.pmax(jnp.concatenate([hi0[None], mhi]), AXIS),
-            "scalar_counts": psum(jnp.stack(scalar_counts)),
-            "scalar_lower": jax.lax.pmin(jnp.stack(scalar_lower), AXIS),
-            "scalar_upper": jax.lax.pmax(jnp.stack(scalar_upper), AXIS),
-            "event_counts": psum(jnp.stack(events)),
-            "decile_counts": psum(decile_counts),
-            "decile_recouped": psum(decile_recouped),
+            "month_counts": jnp.concatenate([h0[None], mh]),
+            "month_min": jnp.concatenate([lo0[None], mlo]),
+            "month_max": jnp.concatenate([hi0[None], mhi]),
+            "scalar_counts": jnp.stack(scalar_counts),
+            "scalar_lower": jnp.stack(scalar_lower),
+            "scalar_upper": jnp.stack(scalar_upper),
+            "event_counts": jnp.stack(events),
+            "decile_counts": decile_counts,
+            "decile_recouped": decile_recouped,
             "sums": acc.block_sums(jnp.concatenate(cols, axis=1)),
         }
 
@@ -139,10 +181,18 @@ def make_step(
     chunk: int,
     sensitivity: bool,
     sampling: str = "random",
+    tile: int | None = None,
 ):
-    """The jitted step ``ChunkArgs -> dict of aggregates`` and the layout of its sum columns."""
+    """The jitted step ``ChunkArgs -> dict of aggregates`` and the layout of its sum columns.
+
+    ``chunk`` must be a multiple of ``tile`` (default ``tile_size`` of the mesh's backend) times
+    the number of devices."""
     columns = sum_columns(len(model.inputs.paths), sensitivity)
-    local = _local_step(model, seed, dtype, chunk // mesh.devices.size, columns, sampling)
+    local_size = chunk // mesh.devices.size
+    tile = tile_size(mesh.devices.flat[0].platform) if tile is None else tile
+    if local_size % tile:
+        raise ValueError(f"chunk {chunk} is not a multiple of tile {tile} x {mesh.devices.size}")
+    local = _local_step(model, seed, dtype, local_size, tile, columns, sampling)
     replicated = PartitionSpec()
     out_specs = {name: PartitionSpec(AXIS) if name == "sums" else replicated for name in OUTPUTS}
     mapped = jax.shard_map(

@@ -30,7 +30,7 @@ import numpy as np
 from jax.sharding import Mesh
 
 from . import accumulators as acc
-from .chunk import DECILES, MONTH_BINS, SCALAR_BINS, SCALARS, ChunkArgs, make_step
+from .chunk import DECILES, MONTH_BINS, SCALAR_BINS, SCALARS, ChunkArgs, make_step, tile_size
 from .distributed import is_primary, to_host
 from .model.spec import ModelSpec
 from .sampling import METHODS as SAMPLING_METHODS
@@ -51,17 +51,16 @@ KNOTS = 1025
 
 @dataclass(frozen=True)
 class Chunking:
-    """How many futures one compiled step simulates (``None``: a backend-dependent default)."""
+    """How many futures one compiled step simulates (``None``: one tile per device).
+
+    Sizes round up to whole tiles per device (``chunk.tile_size``: 8,192 futures on CPU, 2^21 on
+    GPU), the unit in which results are reproducible bit for bit."""
 
     size: int | None = None
 
     def resolve(self, n_samples: int, n_devices: int, backend: str) -> int:
-        unit = acc.BLOCK * n_devices
-        size = self.size
-        if size is None:
-            # CPU: a device's state stays in its core's cache (benchmarks/scaling.py sweeps it)
-            per_device = (1 << 13) if backend == "cpu" else (1 << 21)
-            size = per_device * n_devices
+        unit = tile_size(backend) * n_devices
+        size = unit if self.size is None else self.size
         size = max(unit, int(math.ceil(size / unit)) * unit)
         # no point in a chunk larger than the run (rounded up to whole blocks per device)
         return min(size, int(math.ceil(n_samples / unit)) * unit)

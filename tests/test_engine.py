@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import jax
 import numpy as np
 import pytest
 
 import mcengine
+from mcengine.chunk import tile_size
 
-BASE = ["n_samples=40000", "horizon_months=48", "progress=false"]
+# chunk sizes are whole tiles per device: multiples of UNIT
+UNIT = tile_size(jax.default_backend()) * jax.device_count()
+BASE = [f"n_samples={4 * UNIT + 1000}", "horizon_months=48", "progress=false"]
 
 
 def _run(*overrides: str):
@@ -16,12 +20,12 @@ def _run(*overrides: str):
 
 @pytest.fixture(scope="module")
 def reference():
-    return _run("chunk_size=2048")
+    return _run(f"chunk_size={UNIT}")
 
 
-@pytest.mark.parametrize("chunk", [4096, 6144, 65536])
-def test_same_seed_same_numbers_for_any_chunk_size(reference, chunk):
-    other = _run(f"chunk_size={chunk}")
+@pytest.mark.parametrize("tiles", [2, 3, 5])
+def test_same_seed_same_numbers_for_any_chunk_size(reference, tiles):
+    other = _run(f"chunk_size={tiles * UNIT}")
     assert other.attrs["chunk_size"] != reference.attrs["chunk_size"]
     for name in reference.data_vars:
         if name.startswith("convergence"):
@@ -30,7 +34,7 @@ def test_same_seed_same_numbers_for_any_chunk_size(reference, chunk):
 
 
 def test_another_seed_gives_other_numbers(reference):
-    other = _run("chunk_size=2048", "seed=1")
+    other = _run(f"chunk_size={UNIT}", "seed=1")
     assert float(other.npv_mean) != float(reference.npv_mean)
 
 
@@ -76,4 +80,4 @@ def test_provenance_attributes(reference):
     for key in ("config", "overrides", "seed", "n_samples", "mcengine_version", "jax_version",
                 "jax_backend", "device_count", "git_commit", "run_time_s", "chunk_size"):
         assert key in attrs, key
-    assert "n_samples: 40000" in attrs["config"]
+    assert f"n_samples: {4 * UNIT + 1000}" in attrs["config"]

@@ -16,8 +16,8 @@ import pytest
 from mcengine.results import open_results
 
 ARGS = [
-    "n_samples=600000",
-    "chunk_size=4096",
+    "n_samples=3000000",
+    "chunk_size=16384",
     "horizon_months=48",
     "checkpoint_every_s=0.2",
     "progress=false",
