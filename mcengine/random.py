@@ -68,8 +68,9 @@ def random_bits(
     key: jax.Array, index: jax.Array, counter: int | jax.Array
 ) -> tuple[jax.Array, jax.Array]:
     """Two uint32 words for each ``(index, counter)`` pair (broadcast against each other)."""
-    index = jnp.asarray(index, jnp.uint32)
-    counter = jnp.broadcast_to(jnp.asarray(counter, jnp.uint32), index.shape)
+    index, counter = jnp.broadcast_arrays(
+        jnp.asarray(index, jnp.uint32), jnp.asarray(counter, jnp.uint32)
+    )
     return threefry2x32(jnp.asarray(key, jnp.uint32), index, counter)
 
 

@@ -19,7 +19,7 @@ from .. import random as mcr
 from ..sampling import raw_normal_scores
 from .spec import ModelSpec
 
-__all__ = ["COMPONENTS", "HOURS_PER_MONTH", "Futures", "simulate"]
+__all__ = ["COMPONENTS", "HOURS_PER_MONTH", "Futures", "monthly_draws", "simulate"]
 
 HOURS_PER_MONTH = 730.0
 COMPONENTS = (
@@ -36,6 +36,7 @@ COMPONENTS = (
     "salvage",
 )
 NEVER_OFFSET = 1  # break-even month T + 1 encodes "never"
+MAX_BLOCK = 12  # months whose random shocks are drawn together (see _month_loop)
 
 
 class Futures(NamedTuple):
@@ -51,6 +52,29 @@ class Futures(NamedTuple):
     scores: jax.Array  # (k, n) normal scores of the uncertain inputs (for sensitivity)
 
 
+def monthly_draws(spec: ModelSpec) -> dict[str, int]:
+    """The random numbers one future-month draws: the scenario's budget.
+
+    A normal per stochastic process that is switched on (price, demand; the price shock is also
+    drawn when demand is correlated with it) and a uniform per arrival process (generations,
+    model releases) that can arrive. Everything else is drawn once per future.
+    """
+    rho = spec.constants["market.demand_correlation"]
+    vol_p = not spec.is_zero("market.price_volatility")
+    vol_d = not spec.is_zero("demand.volatility")
+    need_z = vol_p or (vol_d and rho != 0.0)
+    return {
+        "normals": int(need_z) + int(vol_d),
+        "uniforms": sum(spec.poisson_terms[p] > 0 for p in ("generation", "release")),
+    }
+
+
+def _geometric(x: jax.Array, n: int) -> jax.Array:
+    """``sum(exp(m * x) for m in 1..n)`` in closed form, exact at ``x == 0`` and stable near it."""
+    safe = jnp.where(x == 0, 1, x)
+    return jnp.where(x == 0, n, jnp.exp(safe) * jnp.expm1(n * safe) / jnp.expm1(safe))
+
+
 def _poisson(u: jax.Array, lam: Any, terms: int) -> jax.Array:
     """Inverse-CDF Poisson draw from a uniform, summing ``terms`` terms of the CDF."""
     p = jnp.exp(-lam)
@@ -63,30 +87,58 @@ def _poisson(u: jax.Array, lam: Any, terms: int) -> jax.Array:
     return count
 
 
-def _month_loop(step, carry0, T: int, epoch: int | None, zeros):
+def _block_length(span: int) -> int:
+    """Months per block: the largest divisor of ``span`` up to ``MAX_BLOCK``."""
+    return max(d for d in range(1, min(MAX_BLOCK, span) + 1) if span % d == 0)
+
+
+def _pack(a: jax.Array | None, b: jax.Array | None) -> jax.Array | None:
+    """Two real arrays as one complex array, so that XLA computes them in one fusion."""
+    if a is None or b is None:
+        return b if a is None else a
+    return jax.lax.complex(a, b)
+
+
+def _unpack(packed: jax.Array | None, a: bool, b: bool) -> tuple[Any, Any]:
+    if a and b:
+        return jnp.real(packed), jnp.imag(packed)
+    return (packed, None) if a else (None, packed)
+
+
+def _month_loop(step, draw, carry0, T: int, epoch: int | None, dtype):
     """Run ``step`` over months 1..T; returns the final carry and the stacked observations.
+
+    Months run in blocks of up to ``MAX_BLOCK``: the random shocks of a whole block are drawn by
+    ``draw(months)`` before its months run. Drawn inside the month step, each shock's cipher was
+    recomputed by every fusion that used it (XLA:CPU has no multi-output fusion); drawn per
+    block, each is computed once and read back from cache.
 
     Replacement depreciation needs the replacement bought ``epoch`` months ago. Keeping a ring
     buffer in the carry makes XLA copy it every month, so months run in epochs of that length:
-    each epoch's replacements are the inner scan's output and the next epoch's read-only input.
+    each epoch's replacements are the inner scans' output and the next epoch's read-only input.
     """
-    if epoch is None:
-        months = jnp.arange(1, T + 1, dtype=jnp.int32)
-        final, (observed, _) = jax.lax.scan(
-            step, carry0, (months, jnp.broadcast_to(zeros, (T,) + zeros.shape))
-        )
-        return final, observed
-    n_epochs = -(-T // epoch)
-    months = jnp.arange(1, n_epochs * epoch + 1, dtype=jnp.int32).reshape(n_epochs, epoch)
+    span = T if epoch is None else epoch
+    n_epochs = -(-T // span)
+    B = _block_length(span)
+    n_blocks = span // B
+    months = jnp.arange(1, n_epochs * span + 1, dtype=jnp.int32)
+    months = months.reshape(n_epochs, n_blocks, B)
+
+    def run_block(state, x):
+        block_months, leaving = x
+        xs = (block_months, draw(block_months), leaving)
+        return jax.lax.scan(step, state, xs)
 
     def run_epoch(carry, epoch_months):
         state, bought_before = carry
-        state, (observed, bought) = jax.lax.scan(step, state, (epoch_months, bought_before))
-        return (state, bought), observed
+        state, (observed, bought) = jax.lax.scan(run_block, state, (epoch_months, bought_before))
+        return (state, bought if epoch is not None else bought_before), observed
 
-    first = jnp.broadcast_to(zeros, (epoch,) + zeros.shape)
-    (final, _), observed = jax.lax.scan(run_epoch, (carry0, first), months)
-    flat = jax.tree_util.tree_map(lambda y: y.reshape((-1,) + y.shape[2:])[:T], observed)
+    none_bought = jnp.zeros((n_blocks, B), dtype)  # read as "nothing leaves" when no ring
+    if epoch is not None:
+        none_bought = jnp.zeros((n_blocks, B) + carry0["cum"].shape, dtype)
+    (final, _), observed = jax.lax.scan(run_epoch, (carry0, none_bought), months)
+    flat = jax.tree_util.tree_map(lambda y: y.reshape((-1,) + y.shape[3:])[:T], observed)
     return final, flat
 
 
@@ -164,14 +216,14 @@ def simulate(
     rho = spec.constants["market.demand_correlation"]
     use_vol_p, use_vol_d = on("market.price_volatility"), on("demand.volatility")
     need_z = use_vol_p or (use_vol_d and rho != 0.0)
-    n_normals = int(need_z) + int(use_vol_d)
+    n_normals = monthly_draws(spec)["normals"]
 
     terms_gen, terms_rel = spec.poisson_terms["generation"], spec.poisson_terms["release"]
     lam_gen, lam_rel = v("market.generation_rate") / 12, v("churn.release_rate") / 12
     jump_p_gen = jnp.log1p(-v("market.generation_price_drop"))
     jump_d_gen = jnp.log(v("market.generation_demand_shock"))
     jump_p_rel, jump_d_rel = jnp.log(v("churn.price_shock")), jnp.log(v("churn.demand_shock"))
-    n_uniforms = int(terms_gen > 0) + int(terms_rel > 0)
+    n_uniforms = monthly_draws(spec)["uniforms"]
 
     key_shocks = mcr.stream_key(seed, "process/shocks")
     key_arrivals = mcr.stream_key(seed, "process/arrivals")
@@ -187,6 +239,7 @@ def simulate(
     coloc_rate = G * power * v("opex.colocation_per_kw_month")
     staff, maint = v("opex.staff_per_month"), v("opex.maintenance_per_gpu_month")
     cost_per_unit, retrain = v("opex.cost_per_unit"), v("churn.retrain_cost")
+    variable_on = on("opex.cost_per_unit")
     taxed = on("tax.rate")
     tax_rate = v("tax.rate")
     dep_months, fac_months = months["depreciation"], months["facility"]
@@ -195,19 +248,31 @@ def simulate(
     ring = replace and failures and T > dep_months
     padded = ring and T % dep_months != 0
 
+    def draw(block_months):
+        """The block's monthly shocks, (B, n) each: normal pair and arrival counts."""
+        counter = block_months[:, None]
+        z = w = n_gen = n_rel = None
+        if n_normals:
+            normals = mcr.normals(key_shocks, index, counter, n_normals, dtype)
+            z = normals.pop(0) if need_z else None
+            if use_vol_d:
+                zp = normals.pop(0)
+                w = rho * z + math.sqrt(1 - rho**2) * zp if rho != 0.0 else zp
+        if n_uniforms:
+            uni = mcr.uniforms(key_arrivals, index, counter, n_uniforms, dtype)
+            n_gen = _poisson(uni.pop(0), lam_gen, terms_gen) if terms_gen else None
+            n_rel = _poisson(uni.pop(0), lam_rel, terms_rel) if terms_rel else None
+        return _pack(z, w), _pack(n_gen, n_rel)
+
     def step(carry, x):
-        m, leaving = x  # leaving: the replacement bought dep_months ago (ring mode), else 0
+        m, (shocks, arrivals), leaving = x  # leaving: replacement bought dep_months ago (ring)
         mf = m.astype(dtype)
-        normals = mcr.normals(key_shocks, index, m, n_normals, dtype) if n_normals else []
-        z = normals.pop(0) if need_z else zeros
-        if use_vol_d:
-            zp = normals.pop(0)
-            w = rho * z + math.sqrt(1 - rho**2) * zp if rho != 0.0 else zp
-        else:
-            w = zeros
-        uni = mcr.uniforms(key_arrivals, index, m, n_uniforms, dtype) if n_uniforms else []
-        n_gen = _poisson(uni.pop(0), lam_gen, terms_gen) if terms_gen else zeros
-        n_rel = _poisson(uni.pop(0), lam_rel, terms_rel) if terms_rel else zeros
+        z, w = _unpack(shocks, need_z, use_vol_d)
+        z = zeros if z is None else z
+        w = zeros if w is None else w
+        n_gen, n_rel = _unpack(arrivals, terms_gen > 0, terms_rel > 0)
+        n_gen = zeros if n_gen is None else n_gen
+        n_rel = zeros if n_rel is None else n_rel
 
         log_p = carry["log_p"] + drift_p + sig_p * z + n_gen * jump_p_gen + n_rel * jump_p_rel
         log_d = carry["log_d"] + drift_d + sig_d * w + n_gen * jump_d_gen + n_rel * jump_d_rel
@@ -220,7 +285,7 @@ def simulate(
         energy = active * (idle + (1 - idle) * util) * energy_rate * jnp.exp(mf * log_elec)
         coloc = coloc_rate * jnp.exp(mf * log_coloc) + zeros
         upkeep = staff + active * maint
-        variable = sold * cost_per_unit
+        variable = sold * cost_per_unit if variable_on else zeros
         churn = retrain * n_rel
         opex = energy + coloc + upkeep + variable
 
@@ -274,19 +339,19 @@ def simulate(
         new["pv"] = {key: carry["pv"][key] + flows[key] * disc for key in carry["pv"]}
         new["revenue"] = carry["revenue"] + revenue
         new["margin"] = carry["margin"] + revenue - opex - depreciation
-        new["outflows"] = carry["outflows"] + opex + churn + repl + debt + tax
         if padded:  # months past T (padding of the last depreciation epoch) change nothing
             new = jax.tree_util.tree_map(lambda a, b: jnp.where(m <= T, a, b), new, carry)
-        return new, (observe(m, cum_disc) if observe is not None else None, repl)
+        return new, (observe(m, cum_disc) if observe is not None else None, repl if ring else 0)
 
-    pv_keys = ["revenue", "energy", "coloc", "upkeep", "variable"]
+    # only the lines that depend on the path need an accumulator; the deterministic ones
+    # (colocation, upkeep, debt payments) are geometric series, summed after the loop
+    pv_keys = ["revenue", "energy"]
     pv_keys += [
         key
         for key, used in (
+            ("variable", variable_on),
             ("churn", terms_rel > 0),
             ("repl", replace and failures),
-            ("debt", financed),
-            ("tax", taxed),
         )
         if used
     ]
@@ -302,7 +367,6 @@ def simulate(
         "pv": {key: zeros for key in pv_keys},
         "revenue": zeros,
         "margin": zeros,
-        "outflows": zeros,
     }
     if financed:
         carry0["balance"] = L
@@ -310,35 +374,28 @@ def simulate(
         carry0["loss"] = v("upfront.training") + zeros
     if replace and failures:
         carry0["repl_window"] = zeros
-    final, observed = _month_loop(step, carry0, T, dep_months if ring else None, zeros)
+    final, observed = _month_loop(step, draw, carry0, T, dep_months if ring else None, dtype)
 
     pv_of = lambda key: final["pv"].get(key, zeros)  # noqa: E731
-    pv_rev, pv_en, pv_col, pv_up, pv_var = map(
-        pv_of, ("revenue", "energy", "coloc", "upkeep", "variable")
-    )
-    pv_churn, pv_repl, pv_debt, pv_tax = map(pv_of, ("churn", "repl", "debt", "tax"))
+    pv_rev, pv_en, pv_var = map(pv_of, ("revenue", "energy", "variable"))
+    pv_churn, pv_repl = map(pv_of, ("churn", "repl"))
+    pv_col = coloc_rate * _geometric(log_coloc - log_disc, T) + zeros
+    decay = log_s if (failures and not replace) else 0.0
+    pv_up = staff * _geometric(-log_disc, T) + G * maint * _geometric(decay - log_disc, T) + zeros
+    pv_debt = payment * _geometric(-log_disc, min(n_term, T)) + zeros if financed else zeros
     salvage_pv = salvage * jnp.exp(-T * log_disc) + zeros
-    pv = jnp.stack(
-        [
-            pv_rev,
-            -pv_en,
-            -pv_col,
-            -pv_up,
-            -pv_var,
-            -pv_churn,
-            -pv_repl,
-            L - pv_debt,
-            -pv_tax,
-            -K + zeros,
-            salvage_pv,
-        ],
-        axis=-1,
-    )
+    before_tax = [pv_rev, -pv_en, -pv_col, -pv_up, -pv_var, -pv_churn, -pv_repl, L - pv_debt]
+    after_tax = [-K + zeros, salvage_pv]
+    # tax is what the other components leave of the NPV: one accumulator fewer, and the
+    # waterfall adds up to the NPV exactly
+    pv_tax = final["cum_disc"] - sum(before_tax + after_tax) if taxed else zeros
+    pv = jnp.stack(before_tax + [pv_tax] + after_tax, axis=-1)
     revenue = final["revenue"]
     has_rev = revenue > 0
     safe = jnp.where(has_rev, revenue, 1)
     gross_margin = jnp.where(has_rev, final["margin"] / safe, -jnp.inf)
-    spend = jnp.where(has_rev, ((K - L) + final["outflows"]) / safe, jnp.inf)
+    # outflows over the horizon = revenue - net cash, and net cash = cum_T - V_0 - salvage
+    spend = jnp.where(has_rev, (revenue - final["cum"] + salvage) / safe, jnp.inf)
     futures = Futures(
         npv=final["cum_disc"],
         breakeven=final["breakeven"],
