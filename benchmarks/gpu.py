@@ -5,7 +5,7 @@ What it measures, all on the default scenario, end to end through ``mcengine.sim
 
 * throughput against n_samples (1e6 .. 1e9 at 120 months; target: 1e10 sample-months/s on one
   H100 at the largest n),
-* throughput against ``chunk_size`` (null = auto, then 2^18 .. 2^24) at 1e8 x 120,
+* throughput against ``chunk_size`` (null = auto = one 2^21 tile, then 2^22 .. 2^24) at 1e8 x 120,
 * the PRNG-bound limit (``prng.py``'s counter-API kernels and jax.random impls, chunk 2^22),
 * device memory: ``peak_bytes_in_use`` from ``device.memory_stats()`` where the backend has it.
 
@@ -87,7 +87,7 @@ def main(argv: list[str] | None = None) -> dict:
 
     # 2. throughput vs chunk_size
     n = 10**5 if args.cpu else 10**8
-    sizes = [2**12, 2**14] if args.cpu else [2**18, 2**20, 2**22, 2**24]
+    sizes = [2**14, 2**15] if args.cpu else [2**22, 2**23, 2**24]  # tiles: 2^21 per GPU
     rows = []
     for c in [None, *sizes]:
         ov = [f"n_samples={n}", "horizon_months=120", f"chunk_size={'null' if c is None else c}"]

@@ -11,7 +11,14 @@ futures), so the engine's end-to-end throughput can be compared with the PRNG-bo
 * ``normals``    - + inverse normal CDF (``normals``: ``ndtri`` of a uniform),
 * ``model``      - exactly the per-future-month draws the model needs (``--normals`` normals
   and ``--uniforms`` uniforms per future-month, each group from its own stream key) plus the
-  per-future input draws amortised over the horizon (``--inputs`` uniforms per future),
+  per-future input draws amortised over the horizon (``--inputs`` uniforms per future), drawn
+  month by month inside the scan,
+* ``model-blocked`` - the same numbers drawn the way the engine draws them: 12 months at a time
+  as one (12, chunk) array per stream before the months run (``mcengine.model.kernel``).
+  The faster of the two model rows is the PRNG-bound limit.
+
+The budget (normals, uniforms per future-month; input uniforms per future) is the default
+scenario's, read from ``mcengine.model.kernel.monthly_draws``; override with the flags.
 
 and compares with ``jax.random`` bulk draws under each PRNG implementation (threefry2x32, rbg,
 unsafe_rbg, threefry4x32, philox2x32, philox4x32), same number of values, so the lead can choose.
@@ -36,24 +43,16 @@ import numpy as np
 IMPLS = ["threefry2x32", "rbg", "unsafe_rbg", "threefry4x32", "philox2x32", "philox4x32"]
 
 
-def model_draw_counts() -> dict[str, int]:
-    """Per-future-month normals/uniforms and per-future input uniforms the built-in model draws.
+def model_draw_counts(scenario: str | None = None) -> dict[str, int]:
+    """The random-number budget of the scenario (default: the default scenario): normals and
+    uniforms per future-month (``mcengine.model.kernel.monthly_draws``) and uniforms per future
+    (one per uncertain input)."""
+    from mcengine.config import to_plain
+    from mcengine.model.kernel import monthly_draws
+    from mcengine.model.spec import ModelSpec
 
-    Read from the model module when it declares them (``MONTHLY_NORMALS``, ``MONTHLY_UNIFORMS``,
-    ``INPUT_UNIFORMS``); otherwise MODEL.md's processes: price and demand shocks (2 normals) and
-    the generation and churn arrival counts (2 uniforms, inverse-CDF Poisson) per month.
-    """
-    counts = {"normals": 2, "uniforms": 2, "inputs": 0}
-    try:
-        import mcengine.model as m
-
-        for key, attr in [("normals", "MONTHLY_NORMALS"), ("uniforms", "MONTHLY_UNIFORMS"),
-                          ("inputs", "INPUT_UNIFORMS")]:
-            if hasattr(m, attr):
-                counts[key] = int(getattr(m, attr))
-    except ImportError:
-        pass
-    return counts
+    spec = ModelSpec.from_config(to_plain(H.load_cfg(scenario, list(H.QUIET))))
+    return {**monthly_draws(spec), "inputs": len(spec.inputs.paths)}
 
 
 # --------------------------------------------------------------------------------------------
@@ -96,6 +95,15 @@ def _counter_kernel(kind: str, n_normals: int, n_uniforms: int, n_inputs: int, m
                     acc = acc + u
             return acc, None
 
+        if kind == "model-blocked":  # 12 months per draw, like mcengine.model.kernel
+            def block(acc, ms):
+                counter = ms.astype(jnp.uint32)[:, None]
+                drawn = mr.normals(keys_n, idx, counter, n_normals) if n_normals else []
+                drawn += mr.uniforms(keys_u, idx, counter, n_uniforms) if n_uniforms else []
+                return acc + sum(drawn).sum(axis=0), None  # one fusion per stream
+
+            acc, _ = jax.lax.scan(block, acc0, jnp.arange(1, months + 1).reshape(-1, 12))
+            return acc
         acc, _ = jax.lax.scan(month, acc0, jnp.arange(1, months + 1))
         return acc
 
@@ -157,14 +165,16 @@ def main(argv: list[str] | None = None) -> dict:
           f"backend {jax.default_backend()}, {jax.device_count()} device(s)")
 
     rows = []
-    for kind in ["bits", "uniforms", "normals", "model"]:
-        f = _counter_kernel(kind, nn, nu, ni if kind == "model" else 0, T)
+    for kind in ["bits", "uniforms", "normals", "model", "model-blocked"]:
+        if kind == "model-blocked" and T % 12:
+            continue
+        f = _counter_kernel(kind, nn, nu, ni if kind.startswith("model") else 0, T)
         t = _time_chunks(f, n, chunk, args.repeats)
         values = sm * (nn + nu)
         rows.append({"generator": "mcengine.random (threefry2x32 counter)", "what": kind,
                      "compile_s": t["first_s"] - t["best_s"], "best_s": t["best_s"],
                      "msps": H.msps(sm, t["best_s"]), "M_values_per_s": values / t["best_s"] / 1e6})
-    limit = next(r for r in rows if r["what"] == "model")
+    limit = min((r for r in rows if r["what"].startswith("model")), key=lambda r: r["best_s"])
 
     # jax.random under each implementation: same number of normals / uniforms per chunk.
     for impl in IMPLS:

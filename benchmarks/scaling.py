@@ -124,7 +124,7 @@ def main(argv: list[str] | None = None) -> dict:
         out["parts"] = rows
     if "chunk" in sections:
         n = 262_144 if q else 1_048_576
-        sizes = [4096, 16384, 65536, 262144] + ([] if q else [1048576])
+        sizes = [16384, 65536, 262144] + ([] if q else [1048576])  # whole tiles per device
         print(f"\n[chunk] chunk_size sweep at {n:,} x 120", flush=True)
         rows = [run("chunk=auto", [f"n_samples={n}", "horizon_months=120", "chunk_size=null"])]
         rows += [run(f"chunk={c}", [f"n_samples={n}", "horizon_months=120", f"chunk_size={c}"])

@@ -51,16 +51,18 @@ KNOTS = 1025
 
 @dataclass(frozen=True)
 class Chunking:
-    """How many futures one compiled step simulates (``None``: one tile per device).
+    """How many futures one compiled step simulates (``None``: a backend-dependent default).
 
     Sizes round up to whole tiles per device (``chunk.tile_size``: 8,192 futures on CPU, 2^21 on
-    GPU), the unit in which results are reproducible bit for bit."""
+    GPU), the unit in which results are reproducible bit for bit. Memory follows the tile, not
+    the chunk, so the CPU default takes 16 tiles per device to amortise the per-step dispatch
+    and host fold (benchmarks/scaling.py, [chunk])."""
 
     size: int | None = None
 
     def resolve(self, n_samples: int, n_devices: int, backend: str) -> int:
         unit = tile_size(backend) * n_devices
-        size = unit if self.size is None else self.size
+        size = (16 if backend == "cpu" else 1) * unit if self.size is None else self.size
         size = max(unit, int(math.ceil(size / unit)) * unit)
         # no point in a chunk larger than the run (rounded up to whole blocks per device)
         return min(size, int(math.ceil(n_samples / unit)) * unit)
