@@ -94,16 +94,23 @@ def _local_step(model: ModelSpec, seed: int, dtype, local_size: int, tile: int, 
         dev = jax.lax.axis_index(AXIS).astype(jnp.uint32)
         first = args.offset[0] + dev * jnp.uint32(local_size)
 
-        def one_tile(merged, t):
-            index = first + t * jnp.uint32(tile) + jnp.arange(tile, dtype=jnp.uint32)
-            out = tile_aggregates(args, index)
+        def run_tile(merged, start):
+            out = tile_aggregates(args, start + jnp.arange(tile, dtype=jnp.uint32))
             sums = out.pop("sums")
-            if merged is not None:
-                out = {name: _MERGE.get(name, jnp.add)(merged[name], x) for name, x in out.items()}
+            out = {name: _MERGE.get(name, jnp.add)(merged[name], x) for name, x in out.items()}
             return out, sums
 
+        def skip_tile(merged, start):  # every future of the tile is padding
+            return merged, jnp.zeros(sums_shape.shape, sums_shape.dtype)
+
+        def one_tile(merged, t):
+            start = first + t * jnp.uint32(tile)
+            # tiles past ``limit`` (the pilot pass, the last chunk) cost nothing
+            return jax.lax.cond(start < args.limit, run_tile, skip_tile, merged, start)
+
         tiles = jnp.arange(local_size // tile, dtype=jnp.uint32)
-        shapes = jax.eval_shape(lambda t: one_tile(None, t)[0], tiles[0])
+        shapes = jax.eval_shape(tile_aggregates, args, jnp.zeros(tile, jnp.uint32))
+        sums_shape = shapes.pop("sums")
         empty = {
             name: jnp.full(a.shape, jnp.inf if _MERGE.get(name) is jnp.minimum else
                            -jnp.inf if name in _MERGE else 0, a.dtype)
