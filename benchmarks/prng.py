@@ -20,6 +20,10 @@ futures), so the engine's end-to-end throughput can be compared with the PRNG-bo
 The budget (normals, uniforms per future-month; input uniforms per future) is the default
 scenario's, read from ``mcengine.model.kernel.monthly_draws``; override with the flags.
 
+The same run then times the engine itself on the default scenario (``mcengine.simulate``, same
+futures and months, in a fresh process with the engine's default devices and chunking; best of
+``--repeats`` main passes) and reports how far below the limit it runs (``--no-engine`` skips it).
+
 and compares with ``jax.random`` bulk draws under each PRNG implementation (threefry2x32, rbg,
 unsafe_rbg, threefry4x32, philox2x32, philox4x32), same number of values, so the lead can choose.
 
@@ -32,6 +36,7 @@ Run: ``python benchmarks/prng.py [--quick] [--n 1000000] [--months 120] [--chunk
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from functools import partial
 
@@ -151,6 +156,7 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--inputs", type=int, default=None, help="input uniforms per future")
     ap.add_argument("--quick", action="store_true", help="n=2^18, 1 repeat")
     ap.add_argument("--no-json", action="store_true")
+    ap.add_argument("--no-engine", action="store_true", help="skip timing the engine itself")
     args = ap.parse_args(argv)
     if args.quick:
         args.n, args.repeats = 262_144, 1
@@ -204,10 +210,36 @@ def main(argv: list[str] | None = None) -> dict:
     out = {"n_samples": n, "horizon_months": T, "chunk": chunk,
            "draws": {"monthly_normals": nn, "monthly_uniforms": nu, "input_uniforms": ni},
            "prng_bound_msps": limit["msps"], "rows": rows}
+    if not args.no_engine:
+        # this script imports jax before mcengine could pick its devices, so the child gets the
+        # engine's own default (one CPU device per core) through XLA_FLAGS
+        flags = os.environ.get("XLA_FLAGS", "")
+        if "xla_force_host_platform_device_count" not in flags:
+            flags += f" --xla_force_host_platform_device_count={os.cpu_count() or 1}"
+        eng = H.run_child(__file__, "engine", env={"XLA_FLAGS": flags.strip()}, n=n, months=T,
+                          repeats=max(2, args.repeats))
+        if "error" in eng:
+            print(f"engine run failed: {eng['error']}", file=sys.stderr)
+        else:
+            ratio = limit["msps"] / eng["msps"]
+            print(f"engine (default scenario, same futures and months, "
+                  f"{eng['device_count']} device(s), chunk {eng['chunk_size']:,}): "
+                  f"{eng['msps']:.3g} sample-months/s = {ratio:.2f}x below the PRNG-bound limit")
+            out["engine"] = eng
+            out["engine_below_limit"] = ratio
     if not args.no_json:
         H.write_json("prng", out)
     return out
 
 
+def task_engine(n: int, months: int, repeats: int) -> dict:
+    """Child: the engine's main pass on the default scenario (fresh process, default devices)."""
+    res = H.run_engine(None, [f"n_samples={n}", f"horizon_months={months}"], repeats=repeats)
+    res.pop("runs", None)
+    return res
+
+
 if __name__ == "__main__":
+    if H.child_main({"engine": task_engine}):
+        sys.exit(0)
     main()
