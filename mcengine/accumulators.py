@@ -99,6 +99,29 @@ def block_sums(x: jax.Array) -> jax.Array:
     return y[:, 0]
 
 
+def standard_errors(sums: dict[str, np.ndarray], n: int, recouped: int) -> tuple[float, float]:
+    """Monte Carlo standard errors of P(recoup) and of mean NPV from the host-side sums.
+
+    With pair sums (antithetic sampling, ``chunk.sum_columns(paired=True)``) they come from the
+    spread of the independent pair means; otherwise from the iid formulas (binomial, and the
+    sample variance of NPV). Sums are float64 totals over every future of the run."""
+    if "pairs" in sums:
+        m = float(sums["pairs"][0])
+
+        def se(total, squares):
+            var = max(squares - total * total / m, 0.0) / max(m - 1, 1)
+            return float(np.sqrt(var / m))
+
+        return (
+            se(float(sums["pair_p"][0]), float(sums["pair_p2"][0])),
+            se(float(sums["pair_npv"][0]), float(sums["pair_npv2"][0])),
+        )
+    p = recouped / n
+    mean = float(sums["npv"][0]) / n
+    var = max(float(sums["npv2"][0]) / n - mean**2, 0.0) * n / max(n - 1, 1)
+    return float(np.sqrt(p * (1 - p) / n)), float(np.sqrt(var / n))
+
+
 def quantiles_from_histogram(
     counts: np.ndarray,
     levels: np.ndarray,

@@ -73,16 +73,34 @@ _MERGE = {
 }  # fmt: skip
 
 
-def sum_columns(k: int, sensitivity: bool) -> dict[str, slice]:
-    """Column layout of the per-block sums."""
+def sum_columns(k: int, sensitivity: bool, paired: bool = False) -> dict[str, slice]:
+    """Column layout of the per-block sums.
+
+    ``paired`` (antithetic sampling) adds the sums over pairs ``(2j, 2j + 1)`` of the pair means
+    of NPV and of the recouped indicator and of their squares, and the number of pairs: the
+    pairs are independent where the futures are not, so these give the standard errors."""
     layout = [("npv", 1), ("npv2", 1), ("pv", len(COMPONENTS))]
     if sensitivity and k:
         layout += [("decile_npv", k * DECILES), ("u", k), ("ug", k), ("uu", k), ("g", 1), ("gg", 1)]
+    if paired:
+        layout += [("pair_npv", 1), ("pair_npv2", 1), ("pair_p", 1), ("pair_p2", 1), ("pairs", 1)]
     out, start = {}, 0
     for name, width in layout:
         out[name] = slice(start, start + width)
         start += width
     return out
+
+
+def _pair_columns(npv: jax.Array, recouped: jax.Array, weight: jax.Array) -> jax.Array:
+    """(n, 5): pair mean of NPV and of the recouped indicator, their squares, and 1 per pair
+    with a future in the run, on the first row of each pair ``(2j, 2j + 1)`` (0 on the second),
+    so that the block sums add them up pair by pair. Inputs are already 0 outside the run."""
+    count = weight.reshape(-1, 2).sum(axis=1)
+    safe = jnp.maximum(count, 1)
+    q = npv.reshape(-1, 2).sum(axis=1) / safe
+    p = recouped.reshape(-1, 2).sum(axis=1) / safe
+    per_pair = jnp.stack([q, q * q, p, p * p, (count > 0).astype(q.dtype)], axis=1)
+    return jnp.stack([per_pair, jnp.zeros_like(per_pair)], axis=1).reshape(-1, 5)
 
 
 def _local_step(model: ModelSpec, seed: int, dtype, local_size: int, tile: int, columns,
@@ -171,6 +189,8 @@ def _local_step(model: ModelSpec, seed: int, dtype, local_size: int, tile: int, 
             uw = u * w[:, None]
             gw = g * w
             cols += [uw, uw * g[:, None], uw * u, gw[:, None], (gw * g)[:, None]]
+        if "pairs" in columns:
+            cols.append(_pair_columns(dev_npv, (fut.breakeven <= T).astype(dtype) * w, w))
 
         return {
             "month_counts": jnp.concatenate([h0[None], mh]),
@@ -202,7 +222,7 @@ def make_step(
 
     ``chunk`` must be a multiple of ``tile`` (default ``tile_size`` of the mesh's backend) times
     the number of devices."""
-    columns = sum_columns(len(model.inputs.paths), sensitivity)
+    columns = sum_columns(len(model.inputs.paths), sensitivity, paired=sampling == "antithetic")
     local_size = chunk // mesh.devices.size
     tile = tile_size(mesh.devices.flat[0].platform) if tile is None else tile
     if local_size % tile:

@@ -80,7 +80,8 @@ class Progress:
 class Target:
     """Stop early once the Monte Carlo standard error of P(recoup) is at most ``p_recoup_se`` or
     that of mean NPV at most ``npv_se`` (checked after each chunk, so the stopping point is
-    reproducible). The SEs are the iid formulas (see docs/sensitivity.md for antithetic/sobol)."""
+    reproducible). The SEs are those of the results (``accumulators.standard_errors``: from the
+    pair means under antithetic sampling, else the iid formulas; see docs/sensitivity.md)."""
 
     p_recoup_se: float | None = None
     npv_se: float | None = None
@@ -160,12 +161,10 @@ def _fold(state: dict[str, np.ndarray], out: dict[str, np.ndarray], n_new: int, 
     state["conv_npv"] = np.append(state["conv_npv"], shift + state["sums"][0] / n)
 
 
-def _standard_errors(state, shift) -> tuple[float, float]:
-    n = int(state["n_done"])
-    p = state["event_counts"][0, :-1].sum() / n
-    mean = state["sums"][0] / n
-    var = max(state["sums"][1] / n - mean**2, 0.0) * n / max(n - 1, 1)
-    return math.sqrt(p * (1 - p) / n), math.sqrt(var / n)
+def _standard_errors(state, columns) -> tuple[float, float]:
+    sums = {name: state["sums"][sl] for name, sl in columns.items()}
+    recouped = int(state["event_counts"][0, :-1].sum())
+    return acc.standard_errors(sums, int(state["n_done"]), recouped)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -344,7 +343,7 @@ def _run(model, n_samples, seed, levels, precision, chunking, checkpoint, progre
             pending = nxt
             bar.update(min(chunk, n_samples - offset))
             bar.set_postfix_str(f"chunk {j + 1}/{len(offsets)}", refresh=False)
-            se_p, se_npv = _standard_errors(state, shift)
+            se_p, se_npv = _standard_errors(state, columns)
             done = int(state["n_done"])
             reached = (target.p_recoup_se is not None and se_p <= target.p_recoup_se) or (
                 target.npv_se is not None and se_npv <= target.npv_se

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from .accumulators import bin_ranges, integer_quantiles, quantiles_from_histogram
+from .accumulators import bin_ranges, integer_quantiles, quantiles_from_histogram, standard_errors
 from .engine import RunResult
 from .model.kernel import COMPONENTS
 
@@ -86,7 +86,8 @@ def to_dataset(r: RunResult, attrs: Mapping[str, Any] | None = None) -> xr.Datas
     p = recouped / n
     by_month = np.cumsum(r.event_counts[0, : T + 1]) / n
     npv_mean = r.shift + r.sums["npv"][0] / n
-    var = max(r.sums["npv2"][0] / n - (r.sums["npv"][0] / n) ** 2, 0.0) * n / max(n - 1, 1)
+    se_p, se_npv = standard_errors(r.sums, n, recouped)
+    se_how = "from the spread of antithetic pair means" if "pairs" in r.sums else "iid formula"
     scalars, bounds = [], []
     for j in range(3):
         values, bound = quantiles_from_histogram(
@@ -97,7 +98,7 @@ def to_dataset(r: RunResult, attrs: Mapping[str, Any] | None = None) -> xr.Datas
     cum_cash, month_bound = _month_quantiles(r)
     data = {
         "p_recoup": _var((), p, "1", "probability that discounted cash breaks even by month T"),
-        "p_recoup_se": _var((), np.sqrt(p * (1 - p) / n), "1", "Monte Carlo standard error"),
+        "p_recoup_se": _var((), se_p, "1", f"Monte Carlo standard error ({se_how})"),
         "p_breakeven_by": _var(
             ("month",), by_month, "1", "probability that break-even has come by this month"
         ),
@@ -115,7 +116,7 @@ def to_dataset(r: RunResult, attrs: Mapping[str, Any] | None = None) -> xr.Datas
         ),
         "npv": _var(("quantile",), scalars[0], "USD", "net present value to equity"),
         "npv_mean": _var((), npv_mean, "USD", "mean net present value"),
-        "npv_se": _var((), np.sqrt(var / n), "USD", "Monte Carlo standard error of npv_mean"),
+        "npv_se": _var((), se_npv, "USD", f"Monte Carlo standard error of npv_mean ({se_how})"),
         "cum_cash": _var(
             ("month", "quantile"), cum_cash, "USD", "discounted cumulative cash to equity"
         ),

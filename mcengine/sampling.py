@@ -15,8 +15,9 @@ index-addressable (future ``i`` gets the same scores whatever the chunk size or 
   randomised QMC with a digital-shift scramble only (no Owen or linear matrix scrambling): each
   point is marginally uniform, so estimates are unbiased over seeds.
 
-Under ``antithetic`` and ``sobol`` the futures are no longer independent, so the engine's binomial /
-iid standard errors are not the Monte Carlo error of the estimate; see docs/sensitivity.md.
+Under ``antithetic`` and ``sobol`` the futures are no longer independent. For ``antithetic`` the
+engine's standard errors come from the spread of the (independent) pair means; for ``sobol`` they
+are still the iid formulas, which are not the error of the estimate; see docs/sensitivity.md.
 """
 
 from __future__ import annotations

@@ -132,3 +132,38 @@ def test_engine_results_independent_of_chunk_size():
     xr.testing.assert_identical(
         runs[0][keep].drop_attrs(deep=False), runs[1][keep].drop_attrs(deep=False)
     )
+
+
+def _pair_se(x: np.ndarray) -> float:
+    """SE of the mean from the spread of the pair means of futures (2j, 2j + 1); a last future
+    without its partner is a pair of one."""
+    pairs = [x[i : i + 2].mean() for i in range(0, x.size, 2)]
+    return float(np.std(pairs, ddof=1) / math.sqrt(len(pairs)))
+
+
+def test_antithetic_standard_errors_come_from_pair_means():
+    n = (3 << 12) + 1  # odd: the last future has no partner
+    cfg = config(UNCERTAIN, correlations=CORR, n_samples=n, sampling="antithetic", **OVERRIDES)
+    ds = simulate(cfg)
+    model = ModelSpec.from_config(to_plain(cfg))
+    T = model.horizon
+    index = jnp.arange(n, dtype=jnp.uint32)
+    run = jax.jit(lambda i: kernel_simulate(model, 0, i, jnp.float32, None, sampling="antithetic"))
+    fut, _ = run(index)
+    npv = np.asarray(fut.npv, np.float64)
+    recouped = (np.asarray(fut.breakeven) <= T).astype(np.float64)
+    assert float(ds.p_recoup) == recouped.mean()
+    want_p, want_npv = _pair_se(recouped), _pair_se(npv)
+    # the pairs are not iid futures: the iid formulas would give something else
+    iid_npv = npv.std(ddof=1) / math.sqrt(n)
+    assert abs(iid_npv / want_npv - 1) > 0.05
+    np.testing.assert_allclose(float(ds.p_recoup_se), want_p, rtol=1e-9)
+    np.testing.assert_allclose(float(ds.npv_se), want_npv, rtol=1e-4)
+    assert "antithetic pair" in ds.npv_se.attrs["description"]
+
+
+def test_random_sampling_keeps_iid_standard_errors():
+    ds = simulate(config(UNCERTAIN, correlations=CORR, n_samples=1 << 13, **OVERRIDES))
+    p, n = float(ds.p_recoup), 1 << 13
+    assert float(ds.p_recoup_se) == pytest.approx(math.sqrt(p * (1 - p) / n), rel=1e-12)
+    assert "iid" in ds.npv_se.attrs["description"]
