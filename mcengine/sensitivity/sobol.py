@@ -11,13 +11,14 @@ model evaluations. Estimators, with ``V`` the variance of the pooled ``f(A), f(B
 Outputs are centred on the mean of all evaluations first (as SALib does); confidence intervals
 are percentile bootstrap intervals over the ``N`` rows.
 
-Common random numbers: row ``j`` of ``A``, ``B`` and every ``AB_i`` is simulated with future index
-``j``, so all of them see the same monthly shocks ``w_j`` (price and demand paths, arrivals). With
-the shocks ``w`` as one more (grouped) input of ``f(x, w)``, Jansen's ``ST_i`` is then exactly the
-total index of input ``i`` (interactions with the shocks included), while Saltelli's first-order
-estimator measures ``(V_i + V_{i,w}) / V``: the main effect of ``i`` plus its interaction with
-the shocks. ``V`` is the full variance (shocks included), so ``1 - sum(ST)`` or ``1 - sum(S_i)``
-is not the shocks' share by itself.
+The monthly shocks ``w`` (price and demand paths, arrivals) are one more, grouped input of
+``f(x, w)``, and they follow the design like the other columns of ``A``: row ``j`` of ``A`` and of
+every ``AB_i`` is simulated as future ``j`` (the same shocks ``w_j``), row ``j`` of ``B`` as future
+``N + j`` (independent shocks). So ``f(B)`` shares only ``x_i`` with ``f(AB_i)``, and Saltelli's
+first-order estimator is the classic main effect ``V_i / V``; ``f(A)`` and ``f(AB_i)`` differ only
+in ``x_i``, and Jansen's ``ST_i`` is the total index of input ``i``, its interactions with the
+shocks included. ``V`` is the full variance (shocks included), so ``1 - sum(ST)`` or
+``1 - sum(S_i)`` is not the shocks' share by itself.
 
 Correlated inputs (the Gaussian copula): the design is drawn on the independent raw scores and
 the copula is applied to every matrix. For an input that belongs to a group of mutually
@@ -168,7 +169,9 @@ def model_sobol(
             rows = jnp.asarray(swap)
             raws.append(A.at[rows].set(B[rows]))
         raw = jnp.concatenate(raws, axis=1)  # (k, n * (2 + len(designs)))
-        index = jnp.tile(jnp.arange(n, dtype=jnp.uint32), 2 + len(designs))
+        # the monthly shocks: row j of A and of every AB_i is future j, row j of B future n + j
+        rows = jnp.arange(n, dtype=jnp.uint32)
+        index = jnp.concatenate([rows, rows + jnp.uint32(n)] + [rows] * len(designs))
 
         @jax.jit
         def evaluate(raw_b, index_b):
