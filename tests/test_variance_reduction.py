@@ -111,23 +111,26 @@ def test_estimates_unbiased(evaluator):
     assert abs(reps.mean() - ref_mean) <= 4 * math.hypot(ref_se, rqmc_se)
 
 
-def test_engine_results_independent_of_chunk_size():
+@pytest.mark.parametrize("method", ["antithetic", "sobol"])
+def test_engine_results_independent_of_chunk_size(method):
+    n = (3 << 14) + 1  # odd, and more than one chunk at the smaller size
     runs = [
         simulate(
             config(
                 UNCERTAIN,
                 correlations=CORR,
-                n_samples=3 << 12,
+                n_samples=n,
                 chunk_size=c,
-                sampling="sobol",
+                sampling=method,
                 **OVERRIDES,
             )
         )
-        for c in (1 << 12, 3 << 12)
+        for c in (1 << 14, 1 << 16)
     ]
-    assert runs[0].attrs["sampling"] == "sobol"
+    assert runs[0].attrs["sampling"] == method
+    assert runs[0].attrs["chunk_size"] != runs[1].attrs["chunk_size"]
     for ds in runs:
-        assert ds.attrs["n_samples"] == 3 << 12
+        assert ds.attrs["n_samples"] == n
     keep = [v for v in runs[0].data_vars if not v.startswith("convergence")]
     xr.testing.assert_identical(
         runs[0][keep].drop_attrs(deep=False), runs[1][keep].drop_attrs(deep=False)

@@ -206,9 +206,9 @@ def model_sobol(
     dims = ("output", "input")
     data = {}
     meaning = {
-        "first": "first-order Sobol' index (Saltelli 2010 estimator; with common monthly shocks "
-        "it includes the input's interaction with the shocks)",
-        "total": "total Sobol' index (Jansen 1999 estimator)",
+        "first": "first-order Sobol' index: the main effect (Saltelli 2010 estimator)",
+        "total": "total Sobol' index, interactions with the monthly shocks included (Jansen 1999 "
+        "estimator)",
     }
     for kind in ("first", "total"):
         data[f"sobol_{kind}"] = (
@@ -242,8 +242,9 @@ def model_sobol(
             "sobol_evaluations": int(total),
             "sobol_bootstrap": int(n_boot),
             "sobol_conf_level": float(conf),
-            "sobol_method": "Saltelli design (A, B, AB_i; common monthly shocks per row), "
-            "Jansen total, Saltelli 2010 first order, percentile bootstrap",
+            "sobol_method": "Saltelli design (A, B, AB_i; A and AB_i rows share monthly shocks, "
+            "B rows have their own), Jansen total, Saltelli 2010 first order, percentile "
+            "bootstrap",
         }
     )
     return ds
