@@ -20,7 +20,9 @@ __all__ = ["config_dir", "load_config", "replace_mappings", "RunSettings", "to_p
 RUN_KEYS = {
     "n_samples", "seed", "chunk_size", "precision", "quantiles", "output", "checkpoint_every_s",
     "progress", "sampling", "sensitivity", "target", "report", "correlations", "distributed",
+    "compile_cache",
 }  # fmt: skip
+DEFAULT_COMPILE_CACHE = "~/.cache/mcengine/xla"
 SAMPLING = ("random", "antithetic", "sobol")
 
 
@@ -119,6 +121,7 @@ class RunSettings:
     target_p_recoup_se: float | None
     target_npv_se: float | None
     report: bool
+    compile_cache: str | None
 
     @classmethod
     def from_config(cls, cfg: Mapping) -> RunSettings:
@@ -153,6 +156,12 @@ class RunSettings:
             raise ConfigError(f"progress must be true, false or null, got {progress!r}.")
         sens = cfg.get("sensitivity") or {}
         target = cfg.get("target") or {}
+        cache = cfg.get("compile_cache", DEFAULT_COMPILE_CACHE)
+        if cache is not None and (not isinstance(cache, str) or not cache.strip()):
+            raise ConfigError(
+                f"compile_cache must be a directory path or null (no persistent compilation "
+                f"cache), got {cache!r}."
+            )
         every = cfg.get("checkpoint_every_s", 30)
         if isinstance(every, bool) or not isinstance(every, int | float) or every <= 0:
             raise ConfigError(f"checkpoint_every_s must be a positive number, got {every!r}.")
@@ -172,4 +181,5 @@ class RunSettings:
             target_p_recoup_se=_number(target, "p_recoup_se", "target.p_recoup_se"),
             target_npv_se=_number(target, "npv_se", "target.npv_se"),
             report=bool(cfg.get("report", False)),
+            compile_cache=cache,
         )

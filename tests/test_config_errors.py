@@ -86,3 +86,9 @@ def test_cli_reports_config_errors_without_a_traceback(tmp_path):
     assert "market.price0" in proc.stderr and "did you mean 'normal'" in proc.stderr
     assert "Traceback" not in proc.stderr
     assert not (tmp_path / "results.nc").exists()
+
+
+def test_compile_cache_must_be_a_path_or_null():
+    message = _error(_spec(compile_cache=5))
+    assert "compile_cache" in message and "null" in message
+    assert RunSettings.from_config(_spec(compile_cache=None)).compile_cache is None
