@@ -405,7 +405,8 @@ def cfg_get(cfg: Any, path: str, default: Any = None) -> Any:
 
 # Overrides applied to every benchmark run: no progress bar (simulate() checkpoints only with
 # an output_dir, which the benchmarks never pass).
-QUIET = ["progress=false"]
+# no progress bar; no persistent compilation cache, so compile_time_s is always a cold compile
+QUIET = ["progress=false", "compile_cache=null"]
 
 
 def run_engine(scenario: str | None = None, overrides: Sequence[str] = (),
