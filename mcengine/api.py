@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import platform
 import subprocess
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -56,7 +57,30 @@ def use_compile_cache(path: str | None) -> None:
     from ~5 s to ~2 s. Left alone when ``path`` is None or JAX already has a cache directory."""
     if path is None or jax.config.jax_compilation_cache_dir:
         return
-    jax.config.update("jax_compilation_cache_dir", str(Path(path).expanduser()))
+    directory = usable_directory(path)
+    if directory is not None:
+        jax.config.update("jax_compilation_cache_dir", str(directory))
+
+
+def usable_directory(path: str) -> Path | None:
+    """``path`` (``~`` expanded), created if missing, or None with one warning when it cannot be
+    written (a read-only home on a cluster): JAX would warn at every compilation instead."""
+    directory = Path(path).expanduser()
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        writable = os.access(directory, os.W_OK)
+    except OSError as err:
+        writable, why = False, str(err)
+    else:
+        why = "not writable"
+    if not writable:
+        warnings.warn(
+            f"compile_cache: cannot use {directory} ({why}); running without the persistent "
+            "compilation cache. Set compile_cache to a writable directory, or to null.",
+            stacklevel=4,  # the caller of simulate()
+        )
+        return None
+    return directory
 
 
 def simulate(

@@ -10,6 +10,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 SCRIPT = r"""
 import json, sys, numpy as np, mcengine
@@ -49,3 +50,14 @@ def test_second_run_loads_the_cached_step_and_gives_the_same_numbers(tmp_path):
     for name, values in first.items():
         np.testing.assert_array_equal(second[name], values, err_msg=name)
         np.testing.assert_array_equal(uncached[name], values, err_msg=name)
+
+
+def test_unusable_cache_directory_warns_once_and_is_skipped(tmp_path):
+    from mcengine.api import usable_directory
+
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    with pytest.warns(UserWarning, match="compile_cache: cannot use"):
+        assert usable_directory(str(blocker / "xla")) is None
+    created = usable_directory(str(tmp_path / "new" / "xla"))
+    assert created == tmp_path / "new" / "xla" and created.is_dir()
