@@ -460,3 +460,12 @@ def zscore(p1: float, se1: float, p2: float, se2: float) -> float:
 
 def binom_se(p: float, n: int) -> float:
     return (p * (1 - p) / n) ** 0.5 if n > 0 else float("nan")
+
+
+def task_engine(scenario: str | None = None, overrides: Sequence[str] = (),
+                repeats: int = 1) -> dict[str, Any]:
+    """``run_child`` handler: ``run_engine`` in a fresh process (the first run compiles; the best
+    main pass is reported), without the per-run list."""
+    res = run_engine(scenario, list(overrides), repeats=repeats)
+    res.pop("runs", None)
+    return res

@@ -216,7 +216,8 @@ def main(argv: list[str] | None = None) -> dict:
         flags = os.environ.get("XLA_FLAGS", "")
         if "xla_force_host_platform_device_count" not in flags:
             flags += f" --xla_force_host_platform_device_count={os.cpu_count() or 1}"
-        eng = H.run_child(__file__, "engine", env={"XLA_FLAGS": flags.strip()}, n=n, months=T,
+        eng = H.run_child(__file__, "engine", env={"XLA_FLAGS": flags.strip()},
+                          overrides=[f"n_samples={n}", f"horizon_months={T}"],
                           repeats=max(2, args.repeats))
         if "error" in eng:
             print(f"engine run failed: {eng['error']}", file=sys.stderr)
@@ -232,14 +233,7 @@ def main(argv: list[str] | None = None) -> dict:
     return out
 
 
-def task_engine(n: int, months: int, repeats: int) -> dict:
-    """Child: the engine's main pass on the default scenario (fresh process, default devices)."""
-    res = H.run_engine(None, [f"n_samples={n}", f"horizon_months={months}"], repeats=repeats)
-    res.pop("runs", None)
-    return res
-
-
 if __name__ == "__main__":
-    if H.child_main({"engine": task_engine}):
+    if H.child_main({"engine": H.task_engine}):
         sys.exit(0)
     main()

@@ -48,14 +48,6 @@ PARTS: dict[str, list[str]] = {
 }
 
 
-def task_engine(scenario=None, overrides=(), repeats=1):
-    """Child: ``repeats`` runs of ``simulate`` on a fresh process (the first compiles; the best
-    main pass is reported)."""
-    res = H.run_engine(scenario, list(overrides), repeats=repeats)
-    res.pop("runs", None)
-    return res
-
-
 def point(label: str, overrides: list[str], scenario, timeout: float, repeats: int = 1) -> dict:
     t0 = time.perf_counter()
     r = H.run_child(Path(__file__), "engine", scenario=scenario, overrides=overrides,
@@ -143,6 +135,6 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
-    if H.child_main({"engine": task_engine}):
+    if H.child_main({"engine": H.task_engine}):
         sys.exit(0)
     main()

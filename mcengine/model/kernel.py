@@ -216,14 +216,14 @@ def simulate(
     rho = spec.constants["market.demand_correlation"]
     use_vol_p, use_vol_d = on("market.price_volatility"), on("demand.volatility")
     need_z = use_vol_p or (use_vol_d and rho != 0.0)
-    n_normals = monthly_draws(spec)["normals"]
+    budget = monthly_draws(spec)
+    n_normals, n_uniforms = budget["normals"], budget["uniforms"]
 
     terms_gen, terms_rel = spec.poisson_terms["generation"], spec.poisson_terms["release"]
     lam_gen, lam_rel = v("market.generation_rate") / 12, v("churn.release_rate") / 12
     jump_p_gen = jnp.log1p(-v("market.generation_price_drop"))
     jump_d_gen = jnp.log(v("market.generation_demand_shock"))
     jump_p_rel, jump_d_rel = jnp.log(v("churn.price_shock")), jnp.log(v("churn.demand_shock"))
-    n_uniforms = monthly_draws(spec)["uniforms"]
 
     key_shocks = mcr.stream_key(seed, "process/shocks")
     key_arrivals = mcr.stream_key(seed, "process/arrivals")
