@@ -69,6 +69,17 @@ def test_debt_without_a_term():
     assert "financing.term_months" in _error(_spec(financing__term_months=0))
 
 
+def test_loan_running_past_the_horizon_warns():
+    cfg = _spec(financing__term_months=84)  # the default scenario: 60 months, half debt
+    with pytest.warns(UserWarning, match="financing.term_months=84 runs past horizon_months=60"):
+        ModelSpec.from_config(cfg)
+
+
+def test_loan_repaid_within_the_horizon_is_silent(recwarn):
+    ModelSpec.from_config(_spec(financing__term_months=60))
+    assert not [w for w in recwarn if "financing.term_months" in str(w.message)]
+
+
 @pytest.mark.parametrize("bad", ["n_samples=0", "precision=float16", "quantiles=[0.5,0.1]"])
 def test_run_settings(bad):
     key = bad.split("=")[0]

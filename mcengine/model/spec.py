@@ -8,6 +8,7 @@ as distributions, values or distribution supports outside a parameter's range.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -170,6 +171,16 @@ class ModelSpec:
             raise ConfigError(
                 "financing.term_months must be at least 1 when financing.debt_fraction is not 0: "
                 "set the loan term, e.g. financing.term_months=36."
+            )
+        term, horizon = self.months["term"], self.horizon
+        if term > horizon:
+            warnings.warn(
+                f"financing.term_months={term} runs past horizon_months={horizon}: the payments "
+                f"after month {horizon}, and the balance still owed then, are outside the NPV "
+                "(MODEL.md counts cash through month T only). Lengthen the horizon or shorten the "
+                "term if the loan should be repaid within it.",
+                UserWarning,
+                stacklevel=2,
             )
 
     def _check_lives(self) -> None:
