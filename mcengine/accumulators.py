@@ -28,6 +28,8 @@ __all__ = [
     "bin_index",
     "bin_edges",
     "block_sums",
+    "standard_error_method",
+    "standard_errors",
     "histogram",
     "quantiles_from_histogram",
     "integer_quantiles",
@@ -99,11 +101,21 @@ def block_sums(x: jax.Array) -> jax.Array:
     return y[:, 0]
 
 
+def standard_error_method(sums: dict[str, np.ndarray]) -> str:
+    """How :func:`standard_errors` computes the SEs from these sums (for result descriptions)."""
+    if "pairs" in sums:
+        return "from the spread of antithetic pair means"
+    if "rep_n" in sums:
+        return f"from the spread of {len(sums['rep_n'])} Sobol' replicate means"
+    return "iid formula"
+
+
 def standard_errors(sums: dict[str, np.ndarray], n: int, recouped: int) -> tuple[float, float]:
     """Monte Carlo standard errors of P(recoup) and of mean NPV from the host-side sums.
 
     With pair sums (antithetic sampling, ``chunk.sum_columns(paired=True)``) they come from the
-    spread of the independent pair means; otherwise from the iid formulas (binomial, and the
+    spread of the independent pair means; with replicate sums (Sobol' sampling) from the spread
+    of the independent replicate means; otherwise from the iid formulas (binomial, and the
     sample variance of NPV). Sums are float64 totals over every future of the run."""
     if "pairs" in sums:
         m = float(sums["pairs"][0])
@@ -116,6 +128,16 @@ def standard_errors(sums: dict[str, np.ndarray], n: int, recouped: int) -> tuple
             se(float(sums["pair_p"][0]), float(sums["pair_p2"][0])),
             se(float(sums["pair_npv"][0]), float(sums["pair_npv2"][0])),
         )
+    if "rep_n" in sums:
+        counts = np.asarray(sums["rep_n"], np.float64)
+        filled = counts > 0
+        r = int(filled.sum())
+
+        def spread(totals):
+            means = np.asarray(totals, np.float64)[filled] / counts[filled]
+            return float(np.std(means, ddof=1) / np.sqrt(r)) if r > 1 else float("nan")
+
+        return spread(sums["rep_p"]), spread(sums["rep_npv"])
     p = recouped / n
     mean = float(sums["npv"][0]) / n
     var = max(float(sums["npv2"][0]) / n - mean**2, 0.0) * n / max(n - 1, 1)

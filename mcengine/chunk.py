@@ -24,6 +24,7 @@ from jax.sharding import Mesh, PartitionSpec
 from . import accumulators as acc
 from .model.kernel import COMPONENTS, simulate
 from .model.spec import ModelSpec
+from .sampling import REPLICATES
 
 __all__ = [
     "MONTH_BINS",
@@ -73,17 +74,23 @@ _MERGE = {
 }  # fmt: skip
 
 
-def sum_columns(k: int, sensitivity: bool, paired: bool = False) -> dict[str, slice]:
+def sum_columns(
+    k: int, sensitivity: bool, paired: bool = False, replicates: int = 0
+) -> dict[str, slice]:
     """Column layout of the per-block sums.
 
     ``paired`` (antithetic sampling) adds the sums over pairs ``(2j, 2j + 1)`` of the pair means
-    of NPV and of the recouped indicator and of their squares, and the number of pairs: the
-    pairs are independent where the futures are not, so these give the standard errors."""
+    of NPV and of the recouped indicator and of their squares, and the number of pairs;
+    ``replicates`` (Sobol' sampling) adds NPV, recouped and count per replicate ``i % replicates``.
+    Pairs and replicates are independent where the futures are not, so these give the standard
+    errors."""
     layout = [("npv", 1), ("npv2", 1), ("pv", len(COMPONENTS))]
     if sensitivity and k:
         layout += [("decile_npv", k * DECILES), ("u", k), ("ug", k), ("uu", k), ("g", 1), ("gg", 1)]
     if paired:
         layout += [("pair_npv", 1), ("pair_npv2", 1), ("pair_p", 1), ("pair_p2", 1), ("pairs", 1)]
+    if replicates:
+        layout += [("rep_npv", replicates), ("rep_p", replicates), ("rep_n", replicates)]
     out, start = {}, 0
     for name, width in layout:
         out[name] = slice(start, start + width)
@@ -189,8 +196,13 @@ def _local_step(model: ModelSpec, seed: int, dtype, local_size: int, tile: int, 
             uw = u * w[:, None]
             gw = g * w
             cols += [uw, uw * g[:, None], uw * u, gw[:, None], (gw * g)[:, None]]
+        recouped_w = (fut.breakeven <= T).astype(dtype) * w
         if "pairs" in columns:
-            cols.append(_pair_columns(dev_npv, (fut.breakeven <= T).astype(dtype) * w, w))
+            cols.append(_pair_columns(dev_npv, recouped_w, w))
+        if "rep_n" in columns:
+            replicate = index % jnp.uint32(REPLICATES)
+            rows = (replicate[:, None] == jnp.arange(REPLICATES, dtype=jnp.uint32)).astype(dtype)
+            cols += [rows * dev_npv[:, None], rows * recouped_w[:, None], rows * w[:, None]]
 
         return {
             "month_counts": jnp.concatenate([h0[None], mh]),
@@ -222,7 +234,12 @@ def make_step(
 
     ``chunk`` must be a multiple of ``tile`` (default ``tile_size`` of the mesh's backend) times
     the number of devices."""
-    columns = sum_columns(len(model.inputs.paths), sensitivity, paired=sampling == "antithetic")
+    columns = sum_columns(
+        len(model.inputs.paths),
+        sensitivity,
+        paired=sampling == "antithetic",
+        replicates=REPLICATES if sampling == "sobol" else 0,
+    )
     local_size = chunk // mesh.devices.size
     tile = tile_size(mesh.devices.flat[0].platform) if tile is None else tile
     if local_size % tile:

@@ -81,7 +81,8 @@ class Target:
     """Stop early once the Monte Carlo standard error of P(recoup) is at most ``p_recoup_se`` or
     that of mean NPV at most ``npv_se`` (checked after each chunk, so the stopping point is
     reproducible). The SEs are those of the results (``accumulators.standard_errors``: from the
-    pair means under antithetic sampling, else the iid formulas; see docs/sensitivity.md)."""
+    pair means under antithetic sampling, the replicate means under Sobol' sampling, else the iid
+    formulas; see docs/sensitivity.md)."""
 
     p_recoup_se: float | None = None
     npv_se: float | None = None

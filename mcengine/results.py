@@ -11,7 +11,13 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from .accumulators import bin_ranges, integer_quantiles, quantiles_from_histogram, standard_errors
+from .accumulators import (
+    bin_ranges,
+    integer_quantiles,
+    quantiles_from_histogram,
+    standard_error_method,
+    standard_errors,
+)
 from .engine import RunResult
 from .model.kernel import COMPONENTS
 
@@ -87,7 +93,7 @@ def to_dataset(r: RunResult, attrs: Mapping[str, Any] | None = None) -> xr.Datas
     by_month = np.cumsum(r.event_counts[0, : T + 1]) / n
     npv_mean = r.shift + r.sums["npv"][0] / n
     se_p, se_npv = standard_errors(r.sums, n, recouped)
-    se_how = "from the spread of antithetic pair means" if "pairs" in r.sums else "iid formula"
+    se_how = standard_error_method(r.sums)
     scalars, bounds = [], []
     for j in range(3):
         values, bound = quantiles_from_histogram(

@@ -9,15 +9,17 @@ index-addressable (future ``i`` gets the same scores whatever the chunk size or 
 - ``antithetic``: futures ``2j`` and ``2j + 1`` get ``+z`` and ``-z`` with
   ``z = normals(stream_key(seed, path), j)``. Monthly shocks are not mirrored (they stay
   independent per future), so only the variance due to the static inputs is reduced.
-- ``sobol``: point ``i`` of the Sobol' sequence (direction numbers of Joe & Kuo as tabulated in
-  ``scipy.stats.qmc.Sobol``, gray-code order, 32 bits), computed from ``i`` alone, randomised by a
-  *random digital shift* (XOR with one uniform uint32 per input drawn from the seed). This is
-  randomised QMC with a digital-shift scramble only (no Owen or linear matrix scrambling): each
-  point is marginally uniform, so estimates are unbiased over seeds.
+- ``sobol``: randomised QMC in ``REPLICATES`` independent replicates, interleaved: future ``i``
+  is point ``i // REPLICATES`` of the Sobol' sequence (direction numbers of Joe & Kuo as tabulated
+  in ``scipy.stats.qmc.Sobol``, gray-code order, 32 bits), computed from the index alone, under
+  the *random digital shift* of replicate ``i % REPLICATES`` (XOR with one uniform uint32 per
+  input and replicate, drawn from the seed). A digital shift is the only scrambling (no Owen or
+  linear matrix scrambling): each point is marginally uniform, so estimates are unbiased over
+  seeds, and the replicates are independent of each other.
 
-Under ``antithetic`` and ``sobol`` the futures are no longer independent. For ``antithetic`` the
-engine's standard errors come from the spread of the (independent) pair means; for ``sobol`` they
-are still the iid formulas, which are not the error of the estimate; see docs/sensitivity.md.
+Under ``antithetic`` and ``sobol`` the futures are no longer independent. The engine's standard
+errors come from the spread of independent units instead: the pair means for ``antithetic``, the
+replicate means for ``sobol`` (docs/sensitivity.md).
 """
 
 from __future__ import annotations
@@ -32,10 +34,19 @@ import numpy as np
 
 from .random import normals, random_bits, stream_key
 
-__all__ = ["METHODS", "raw_normal_scores", "sobol_points_uint32", "direction_numbers"]
+__all__ = [
+    "METHODS",
+    "REPLICATES",
+    "raw_normal_scores",
+    "sobol_points_uint32",
+    "direction_numbers",
+]
 
 METHODS = ("random", "antithetic", "sobol")
 BITS = 32
+# independently shifted Sobol' replicates: their spread gives the standard error (15 degrees of
+# freedom); a power of two, so that a power-of-two run gives each replicate a power-of-two net
+REPLICATES = 16
 
 
 @functools.lru_cache(maxsize=16)
@@ -100,12 +111,10 @@ def raw_normal_scores(
         sign = (1 - 2 * (index & jnp.uint32(1)).astype(jnp.int32)).astype(dtype)
         raw = [normals(stream_key(seed, p), pair, 0, 1, dtype)[0] for p in paths]
         return jnp.stack(raw) * sign[None]
-    # sobol: digital shift per input, from its own stream (independent of the other inputs)
+    # sobol: a digital shift per input and replicate, from the input's own stream
+    replicate = index % jnp.uint32(REPLICATES)
     shift = jnp.stack(
-        [
-            random_bits(stream_key(seed, f"sampling/sobol-shift/{p}"), jnp.uint32(0), 0)[0]
-            for p in paths
-        ]
+        [random_bits(stream_key(seed, f"sampling/sobol-shift/{p}"), replicate, 0)[0] for p in paths]
     )
-    words = sobol_points_uint32(index, k) ^ shift.reshape((k,) + (1,) * index.ndim)
+    words = sobol_points_uint32(index // jnp.uint32(REPLICATES), k) ^ shift
     return _to_normal(words, dtype)
