@@ -56,6 +56,21 @@ def test_distribution_outside_the_parameter_range():
     assert "market.price0" in message and "truncate" in message
 
 
+def test_positive_family_for_a_parameter_that_must_be_positive():
+    """Lognormal support starts at 0, never drawn: fine where the range is (0, inf)."""
+    cfg = _spec(
+        opex__pue={"dist": "lognormal", "median": 1.3, "sd_log": 0.05},
+        churn__price_shock={"dist": "gamma", "shape": 20.0, "scale": 0.05},
+    )
+    assert {"opex.pue", "churn.price_shock"} <= set(ModelSpec.from_config(cfg).inputs.paths)
+    # a constant at the open end, or a distribution with an atom there, is still rejected
+    assert "market.price0" in _error(_spec(market__price0=0.0))
+    atom = {"dist": "discrete", "values": [0.0, 1.0], "probabilities": [0.5, 0.5]}
+    assert "churn.price_shock: its distribution can take values in [0" in _error(
+        _spec(churn__price_shock=atom)
+    )
+
+
 def test_value_outside_its_range():
     assert "demand.max_utilization" in _error(_spec(demand__max_utilization=1.5))
 

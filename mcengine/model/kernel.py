@@ -198,7 +198,8 @@ def simulate(
     n_term = months["term"]
     i_month = v("financing.interest_rate") / 12
     if financed:
-        annuity = L * i_month / (1 - (1 + i_month) ** (-n_term))
+        # 1 - (1 + i)^-n without cancellation: in float32 the plain form is 0 for i below ~1e-7
+        annuity = L * i_month / -jnp.expm1(-n_term * jnp.log1p(i_month))
         payment = jnp.where(i_month > 0, annuity, L / n_term)
     replace = bool(spec.constants["fleet.replace_failures"])
     failures = on("fleet.annual_failure_rate")
@@ -221,9 +222,11 @@ def simulate(
 
     terms_gen, terms_rel = spec.poisson_terms["generation"], spec.poisson_terms["release"]
     lam_gen, lam_rel = v("market.generation_rate") / 12, v("churn.release_rate") / 12
+    # factors are > 0; a draw that rounds to 0 gives a finite jump, not 0 * -inf = nan
+    log_factor = lambda path: jnp.log(jnp.maximum(v(path), jnp.finfo(dtype).tiny))  # noqa: E731
     jump_p_gen = jnp.log1p(-v("market.generation_price_drop"))
-    jump_d_gen = jnp.log(v("market.generation_demand_shock"))
-    jump_p_rel, jump_d_rel = jnp.log(v("churn.price_shock")), jnp.log(v("churn.demand_shock"))
+    jump_d_gen = log_factor("market.generation_demand_shock")
+    jump_p_rel, jump_d_rel = log_factor("churn.price_shock"), log_factor("churn.demand_shock")
 
     key_shocks = mcr.stream_key(seed, "process/shocks")
     key_arrivals = mcr.stream_key(seed, "process/arrivals")
@@ -369,7 +372,7 @@ def simulate(
         "margin": zeros,
     }
     if financed:
-        carry0["balance"] = L
+        carry0["balance"] = L + zeros  # per future even when L is a constant
     if taxed:
         carry0["loss"] = v("upfront.training") + zeros
     if replace and failures:

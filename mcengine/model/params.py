@@ -67,7 +67,7 @@ _TABLE = [
     _n("financing.term_months", 0, 0, integer=True, doc="annuity term, months"),
     # market
     _n("market.units_per_gpu_hour", 1.0, 0, low_open=True, doc="units sold per accelerator-hour"),
-    _u("market.price0", None, 0, doc="$ per unit at month 0"),
+    _u("market.price0", None, 0, low_open=True, doc="$ per unit at month 0"),
     _u("market.price_trend", None, -1, low_open=True, doc="expected change per year"),
     _u("market.price_volatility", 0.0, 0, doc="annual log-price volatility"),
     _u("market.generation_rate", 0.0, 0, doc="new generations per year (Poisson)"),
