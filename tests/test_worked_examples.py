@@ -9,6 +9,7 @@ quantile (and each month of ``cum_cash``) equal to the hand computation to float
 from __future__ import annotations
 
 import math
+from contextlib import nullcontext
 from pathlib import Path
 
 import numpy as np
@@ -312,8 +313,10 @@ def run_engine(params: dict, *run_overrides: str):
 def test_engine_worked_example(name):
     params = EXAMPLES[name]
     h = hand_model(params)
-    ds = run_engine(params, "n_samples=4096", "precision=float64", "seed=3", "++progress=false",
-                    "sensitivity.deciles=false")
+    past = name == "loan_past_horizon"  # the engine says the NPV leaves out the rest of the loan
+    with pytest.warns(UserWarning, match="runs past horizon") if past else nullcontext():
+        ds = run_engine(params, "n_samples=4096", "precision=float64", "seed=3",
+                        "++progress=false", "sensitivity.deciles=false")
     rtol, atol = 1e-9, 1e-9 * _scale(h)
     T = int(full_params(params)["horizon_months"])
     assert ds.sizes["month"] == T + 1
