@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import os
 import platform
 import subprocess
@@ -32,6 +34,18 @@ def _git_commit() -> str:
     except (OSError, subprocess.SubprocessError):
         return ""
     return out.stdout.strip() if out.returncode == 0 else ""
+
+
+@functools.lru_cache(maxsize=1)
+def source_digest() -> str:
+    """SHA-256 of the package's Python sources: part of the checkpoint fingerprint, so that a
+    run never resumes from a checkpoint written by different code (its numbers could differ)."""
+    digest = hashlib.sha256()
+    root = Path(__file__).resolve().parent
+    for path in sorted(root.rglob("*.py")):
+        digest.update(path.relative_to(root).as_posix().encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
 
 
 def provenance(plain: dict, overrides: Sequence[str] | None) -> dict[str, Any]:
@@ -111,6 +125,7 @@ def simulate(
         },
         sort_keys=True,
     )
+    model_text += f"code: {source_digest()}\n"
     result = engine.run(
         model,
         n_samples=settings.n_samples,

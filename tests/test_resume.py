@@ -99,3 +99,25 @@ def test_checkpoint_write_is_atomic(tmp_path, monkeypatch):
     assert checkpoint.load(path, "fp")["n_done"] == 5
     assert not list(tmp_path.glob("*.tmp"))
     assert checkpoint.load(path, "other") is None  # another config: not resumed
+
+
+def test_fingerprint_holds_the_code(monkeypatch):
+    """A checkpoint written by other code is not resumed: the package sources' digest is part
+    of the fingerprint that engine.run compares."""
+    import mcengine
+    from mcengine import api
+
+    seen, real_digest = [], api.source_digest.__wrapped__
+
+    def capture(*args, fingerprint_text="", **kwargs):
+        seen.append(fingerprint_text)
+        raise StopIteration
+
+    monkeypatch.setattr(api.engine, "run", capture)
+    cfg = mcengine.load_config(overrides=["n_samples=1000"])
+    for digest in ("old code", "new code"):
+        monkeypatch.setattr(api, "source_digest", lambda d=digest: d)
+        with pytest.raises(StopIteration):
+            api.simulate(cfg)
+    assert seen[0] != seen[1] and seen[0].endswith("code: old code\n")
+    assert real_digest() == real_digest()  # deterministic
