@@ -12,6 +12,9 @@ from dataclasses import dataclass
 __all__ = ["Param", "PARAMS", "SECTIONS"]
 
 INF = math.inf
+# arrivals per year: the monthly Poisson draw sums its CDF term by term from exp(-rate / 12),
+# exact in float32 up to 50 a month (about 110 terms); far above any real release cadence
+MAX_RATE = 600.0
 
 
 @dataclass(frozen=True)
@@ -70,13 +73,13 @@ _TABLE = [
     _u("market.price0", None, 0, low_open=True, doc="$ per unit at month 0"),
     _u("market.price_trend", None, -1, low_open=True, doc="expected change per year"),
     _u("market.price_volatility", 0.0, 0, doc="annual log-price volatility"),
-    _u("market.generation_rate", 0.0, 0, doc="new generations per year (Poisson)"),
+    _u("market.generation_rate", 0.0, 0, MAX_RATE, doc="new generations per year (Poisson)"),
     _u("market.generation_price_drop", 0.0, 0, 1, high_open=True, doc="price fall per generation"),
     _u("market.generation_demand_shock", 1.0, 0, low_open=True, doc="demand factor per generation"),
     _n("market.demand_correlation", 0.0, -1, 1, doc="corr of price and demand shocks"),
     _u("market.revenue_share", 0.0, 0, 1, doc="marketplace or channel fee"),
     # churn
-    _u("churn.release_rate", 0.0, 0, doc="model releases per year (Poisson)"),
+    _u("churn.release_rate", 0.0, 0, MAX_RATE, doc="model releases per year (Poisson)"),
     _u("churn.price_shock", 1.0, 0, low_open=True, doc="price factor per release"),
     _u("churn.demand_shock", 1.0, 0, low_open=True, doc="demand factor per release"),
     _u("churn.retrain_cost", 0.0, 0, doc="$ paid per release"),
