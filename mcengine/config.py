@@ -23,6 +23,9 @@ RUN_KEYS = {
     "compile_cache",
 }  # fmt: skip
 DEFAULT_COMPILE_CACHE = "~/.cache/mcengine/xla"
+# what conf/config.yaml sets, for plain-dict configs that leave run keys out (tested equal)
+DEFAULT_N_SAMPLES = 1_000_000
+DEFAULT_QUANTILES = (0.01, 0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99)
 SAMPLING = ("random", "antithetic", "sobol")
 
 
@@ -82,15 +85,35 @@ def to_plain(cfg: Any) -> dict:
     return {k: (to_plain(v) if isinstance(v, Mapping) else v) for k, v in cfg.items()}
 
 
-def _int(cfg: Mapping, key: str, low: int, high: float = math.inf, allow_none=False):
-    value = cfg.get(key)
+def _int(cfg: Mapping, key: str, low: int, high: float = math.inf, allow_none=False,
+         default: int | None = None, path: str | None = None):  # fmt: skip
+    path = path or key
+    value = cfg.get(key, default)
     if value is None and allow_none:
         return None
     if isinstance(value, bool) or not isinstance(value, int | float) or value != int(value):
-        raise ConfigError(f"{key} must be a whole number, got {value!r}.")
+        raise ConfigError(f"{path} must be a whole number, got {value!r}.")
     if not low <= value < high:
-        raise ConfigError(f"{key}={value!r} is out of range: use a value in [{low}, {high:g}).")
+        raise ConfigError(f"{path}={value!r} is out of range: use a value in [{low}, {high:g}).")
     return int(value)
+
+
+def _flag(node: Mapping, key: str, default: bool, path: str | None = None) -> bool:
+    value = node.get(key, default)
+    if not isinstance(value, bool):
+        raise ConfigError(f"{path or key} must be true or false, got {value!r}.")
+    return value
+
+
+def _section(cfg: Mapping, key: str) -> Mapping:
+    node = cfg.get(key)
+    if node is None:
+        return {}
+    if not isinstance(node, Mapping):
+        raise ConfigError(
+            f"{key} must be a mapping of its keys (e.g. {key}.<name>=value), got {node!r}."
+        )
+    return node
 
 
 def _number(node: Mapping, key: str, path: str) -> float | None:
@@ -135,8 +158,9 @@ class RunSettings:
         precision = cfg.get("precision", "float32")
         if precision not in ("float32", "float64"):
             raise ConfigError(f"precision must be float32 or float64, got {precision!r}.")
-        levels = cfg.get("quantiles") or []
-        if not levels or any(
+        levels = cfg.get("quantiles", DEFAULT_QUANTILES)
+        levels = [] if levels is None else levels
+        if not isinstance(levels, Sequence) or isinstance(levels, str) or not levels or any(
             isinstance(q, bool) or not isinstance(q, int | float) or not 0 < q < 1 for q in levels
         ):
             raise ConfigError(
@@ -154,8 +178,7 @@ class RunSettings:
         progress = cfg.get("progress")
         if progress not in (None, True, False):
             raise ConfigError(f"progress must be true, false or null, got {progress!r}.")
-        sens = cfg.get("sensitivity") or {}
-        target = cfg.get("target") or {}
+        sens, target = _section(cfg, "sensitivity"), _section(cfg, "target")
         cache = cfg.get("compile_cache", DEFAULT_COMPILE_CACHE)
         if cache is not None and (not isinstance(cache, str) or not cache.strip()):
             raise ConfigError(
@@ -166,8 +189,8 @@ class RunSettings:
         if isinstance(every, bool) or not isinstance(every, int | float) or every <= 0:
             raise ConfigError(f"checkpoint_every_s must be a positive number, got {every!r}.")
         return cls(
-            n_samples=_int(cfg, "n_samples", 1, 2**32),
-            seed=_int(cfg, "seed", 0, 2**64),
+            n_samples=_int(cfg, "n_samples", 1, 2**32, default=DEFAULT_N_SAMPLES),
+            seed=_int(cfg, "seed", 0, 2**64, default=0),
             chunk_size=_int(cfg, "chunk_size", 1, 2**31, allow_none=True),
             precision=precision,
             quantiles=tuple(float(q) for q in levels),
@@ -175,11 +198,13 @@ class RunSettings:
             checkpoint_every_s=float(every),
             progress=progress,
             sampling=sampling,
-            deciles=bool(sens.get("deciles", True)),
-            sobol=bool(sens.get("sobol", False)),
-            sobol_samples=_int(sens, "sobol_samples", 64) if sens.get("sobol_samples") else 8192,
+            deciles=_flag(sens, "deciles", True, "sensitivity.deciles"),
+            sobol=_flag(sens, "sobol", False, "sensitivity.sobol"),
+            sobol_samples=_int(
+                sens, "sobol_samples", 64, default=8192, path="sensitivity.sobol_samples"
+            ),
             target_p_recoup_se=_number(target, "p_recoup_se", "target.p_recoup_se"),
             target_npv_se=_number(target, "npv_se", "target.npv_se"),
-            report=bool(cfg.get("report", False)),
+            report=_flag(cfg, "report", False),
             compile_cache=cache,
         )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 import mcengine
@@ -118,3 +119,47 @@ def test_compile_cache_must_be_a_path_or_null():
     message = _error(_spec(compile_cache=5))
     assert "compile_cache" in message and "null" in message
     assert RunSettings.from_config(_spec(compile_cache=None)).compile_cache is None
+
+
+@pytest.mark.parametrize(
+    "override, path",
+    [
+        ("sensitivity.sobol=no", "sensitivity.sobol"),
+        ("sensitivity.deciles=off", "sensitivity.deciles"),
+        ("report=no", "report"),
+        ("sensitivity.sobol_samples=0", "sensitivity.sobol_samples"),
+    ],
+)
+def test_switches_take_booleans_only(override, path):
+    """A string is not a switch: "no" must not turn a switch on."""
+    with pytest.raises(ConfigError, match=path):
+        RunSettings.from_config(to_plain(mcengine.load_config(overrides=[override])))
+
+
+@pytest.mark.parametrize("key", ["sensitivity", "target"])
+def test_run_sections_must_be_mappings(key):
+    with pytest.raises(ConfigError, match=f"{key} must be a mapping"):
+        RunSettings.from_config({key: True})
+
+
+def test_plain_dict_run_keys_default_like_config_yaml():
+    """A plain-dict config that leaves the run keys out runs like the shipped config.yaml."""
+    assert RunSettings.from_config({}) == RunSettings.from_config(to_plain(mcengine.load_config()))
+
+
+def test_numpy_numbers_are_numbers():
+    cfg = _spec(fleet__gpu_price=np.float32(30_000), fleet__gpus=np.int64(64))
+    assert ModelSpec.from_config(cfg).constants["fleet.gpu_price"] == 30_000
+
+
+def test_arrival_rates_are_bounded():
+    """The monthly Poisson draw is exact up to 50 arrivals a month (600 a year)."""
+    assert "churn.release_rate=1100 is outside its range [0, 600]" in _error(
+        _spec(churn__release_rate=1100)
+    )
+
+
+def test_correlating_a_plain_number_says_so():
+    message = _error(_spec(correlations=[["market.price0", "tax.rate", 0.5]]))
+    assert "'tax.rate' is a constant, not an uncertain input" in message
+    assert message.startswith("correlations[0]")

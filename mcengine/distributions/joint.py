@@ -50,8 +50,11 @@ class JointInputs:
         specs: Mapping[str, Any],
         correlations: Sequence[Sequence[Any]] | None = None,
         correlations_path: str = "correlations",
+        fixed: Sequence[str] = (),
     ) -> JointInputs:
-        """Validate ``specs`` (path → spec) and rank ``correlations`` ``[[a, b, rho], ...]``."""
+        """Validate ``specs`` (path → spec) and rank ``correlations`` ``[[a, b, rho], ...]``.
+
+        ``fixed``: names of other parameters given as plain numbers (for error messages)."""
         dists: dict[str, Distribution] = {}
         consts: dict[str, float] = {}
         for path in sorted(specs):
@@ -61,7 +64,10 @@ class JointInputs:
             else:
                 dists[path] = d
         paths = tuple(dists)
-        pairs = _parse_correlations(plain(correlations) or [], correlations_path, paths, consts)
+        fixed_names = {**dict.fromkeys(fixed, 0.0), **consts}
+        pairs = _parse_correlations(
+            plain(correlations) or [], correlations_path, paths, fixed_names
+        )
         return cls(
             paths,
             tuple(dists.values()),

@@ -8,10 +8,13 @@ as distributions, values or distribution supports outside a parameter's range.
 from __future__ import annotations
 
 import math
+import numbers
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+
+import numpy as np
 
 from ..distributions import JointInputs
 from ..errors import ConfigError, suggest
@@ -66,7 +69,7 @@ def _check_plain(param: Param, value: Any) -> float:
         if not isinstance(value, bool):
             raise ConfigError(f"{where} must be true or false, got {value!r}.")
         return float(value)
-    if isinstance(value, bool) or not isinstance(value, int | float):
+    if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Real):
         raise ConfigError(f"{where} must be a number, got {value!r}.")
     if not math.isfinite(value):
         raise ConfigError(f"{where} must be finite, got {value!r}.")
@@ -122,7 +125,7 @@ class ModelSpec:
             else:
                 constants[path] = _check_plain(param, value)
         correlations = cfg.get("correlations") or None
-        inputs = JointInputs.build(specs, correlations)
+        inputs = JointInputs.build(specs, correlations, fixed=list(constants))
         for path, value in inputs.constants.items():
             constants[path] = _check_plain(
                 PARAMS[path], float(value) if not isinstance(value, bool) else value
