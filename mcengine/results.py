@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ from .model.kernel import COMPONENTS
 __all__ = ["to_dataset", "write_netcdf", "open_results", "NETCDF_ENGINE"]
 
 NETCDF_ENGINE = "h5netcdf"
+COARSE_QUANTILES = 0.01  # quantile_cdf_error_bound above which a run warns (5x the target)
 
 
 def _var(dims, data, units: str, description: str) -> xr.Variable:
@@ -160,11 +162,21 @@ def to_dataset(r: RunResult, attrs: Mapping[str, Any] | None = None) -> xr.Datas
         coords["input"] = ("input", list(r.inputs))
         coords["decile"] = ("decile", np.arange(1, 11))
     ds = xr.Dataset(data, coords=coords)
+    cdf_bound = float(max(max(bounds), month_bound))
+    if cdf_bound > COARSE_QUANTILES:
+        warnings.warn(
+            f"quantile_cdf_error_bound={cdf_bound:.3g}: this run's quantiles are coarse (each may "
+            f"be off by that much probability; the target is 0.002). An output with a very heavy "
+            f"tail stretches the histogram bins fitted on the pilot. Means, SEs and "
+            f"probabilities are unaffected; narrow the inputs' tails (truncate them) for finer "
+            f"quantiles.",
+            stacklevel=2,
+        )
     meta = {
         "n_samples": n,
-        "quantile_method": "exact integer histograms with asinh bins fitted on a pilot; "
+        "quantile_method": "exact integer histograms with symlog bins fitted on a pilot; "
         "interpolation within the crossing bin (see docs/quantiles.md)",
-        "quantile_cdf_error_bound": float(max(max(bounds), month_bound)),
+        "quantile_cdf_error_bound": cdf_bound,
         **r.meta,
         **(attrs or {}),
     }
@@ -183,18 +195,31 @@ def _attr(value: Any) -> Any:
 
 
 def write_netcdf(ds: xr.Dataset, path: str | os.PathLike) -> Path:
-    """Write ``ds`` to ``path`` atomically: a temporary file in the same folder, then rename."""
+    """Write ``ds`` to ``path`` atomically: a temporary file in the same folder, then rename.
+
+    A reader never sees a partial file, and a failed write leaves any previous file untouched.
+    The file gets the usual permissions (``0o666`` less the umask), like any file the user
+    writes, not the private mode of a temporary file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    stem, _, ext = path.name.partition(".")
+    suffix = f".{ext}.tmp" if ext else ".tmp"  # "*.nc.tmp" is git-ignored
+    fd, tmp = tempfile.mkstemp(prefix=f".{stem}.", suffix=suffix, dir=path.parent)
     os.close(fd)
     try:
         ds.to_netcdf(tmp, engine=NETCDF_ENGINE, invalid_netcdf=True)
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def open_results(path: str | os.PathLike) -> xr.Dataset:

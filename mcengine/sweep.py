@@ -37,7 +37,6 @@ import logging
 import math
 import os
 import sys
-import tempfile
 import warnings
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
@@ -49,11 +48,12 @@ import pandas as pd
 import xarray as xr
 import yaml
 
+from .results import NETCDF_ENGINE, write_netcdf
+
 log = logging.getLogger(__name__)
 
 SWEEP_FILE = "sweep.nc"
 DEFAULT_RESULTS_FILE = "results.nc"
-NETCDF_ENGINE = "h5netcdf"
 JOB_DIM = "job"
 BASIC_SWEEPER = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
 # Per-job attributes that always become string variables along the sweep dimensions.
@@ -463,25 +463,6 @@ def _netcdf_ready(ds: xr.Dataset) -> xr.Dataset:
     return out
 
 
-def atomic_to_netcdf(ds: xr.Dataset, path: Path) -> None:
-    """Write ``ds`` to ``path`` via a temporary file in the same directory and ``os.replace``.
-
-    A reader never sees a partial file and a failed write leaves any previous file untouched.
-    """
-    stem, _, ext = path.name.partition(".")
-    suffix = f".{ext}.tmp" if ext else ".tmp"  # "*.nc.tmp" is git-ignored
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{stem}.", suffix=suffix, dir=path.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
-        ds.to_netcdf(tmp, engine=NETCDF_ENGINE)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
 def write_sweep(
     sweep_dir: str | os.PathLike[str],
     path: str | os.PathLike[str] | None = None,
@@ -495,7 +476,7 @@ def write_sweep(
     """
     ds = open_sweep(sweep_dir, allow_missing=allow_missing, grid=grid)
     target = Path(path) if path is not None else Path(sweep_dir) / SWEEP_FILE
-    atomic_to_netcdf(_netcdf_ready(ds), target)
+    write_netcdf(_netcdf_ready(ds), target)
     return target
 
 
@@ -552,7 +533,6 @@ if __name__ == "__main__":
 
 __all__ = [
     "MissingJobsError",
-    "atomic_to_netcdf",
     "main",
     "open_sweep",
     "open_sweep_file",

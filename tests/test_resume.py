@@ -121,3 +121,21 @@ def test_fingerprint_holds_the_code(monkeypatch):
             api.simulate(cfg)
     assert seen[0] != seen[1] and seen[0].endswith("code: old code\n")
     assert real_digest() == real_digest()  # deterministic
+
+
+def test_results_file_permissions_follow_the_umask(tmp_path):
+    """The atomic write goes through a private temporary file; the result must not stay private
+    (shared cluster directories)."""
+    import os
+
+    import xarray as xr
+
+    from mcengine import write_netcdf
+
+    old = os.umask(0o022)
+    try:
+        path = write_netcdf(xr.Dataset({"x": ("i", np.arange(3.0))}), tmp_path / "r.nc")
+    finally:
+        os.umask(old)
+    assert oct(path.stat().st_mode & 0o777) == oct(0o644)
+    assert [p.name for p in tmp_path.iterdir()] == ["r.nc"]
