@@ -35,6 +35,7 @@ __all__ = [
     "integer_quantiles",
 ]
 
+NAN = float("nan")
 BLOCK = 1024  # futures per block of the deterministic sum; chunk sizes are multiples of it
 
 
@@ -116,12 +117,19 @@ def standard_errors(sums: dict[str, np.ndarray], n: int, recouped: int) -> tuple
     With pair sums (antithetic sampling, ``chunk.sum_columns(paired=True)``) they come from the
     spread of the independent pair means; with replicate sums (Sobol' sampling) from the spread
     of the independent replicate means; otherwise from the iid formulas (binomial, and the
-    sample variance of NPV). Sums are float64 totals over every future of the run."""
+    sample variance of NPV). Sums are float64 totals over every future of the run. With fewer
+    than two independent units (futures, pairs, replicates) there is no spread: NaN."""
+
+    def spread(units: np.ndarray) -> float:  # SE of the mean of independent unit means
+        return float(np.std(units, ddof=1) / np.sqrt(units.size)) if units.size > 1 else NAN
+
     if "pairs" in sums:
         m = float(sums["pairs"][0])
+        if m < 2:  # one pair: no spread to measure
+            return NAN, NAN
 
         def se(total, squares):
-            var = max(squares - total * total / m, 0.0) / max(m - 1, 1)
+            var = max(squares - total * total / m, 0.0) / (m - 1)
             return float(np.sqrt(var / m))
 
         return (
@@ -131,16 +139,16 @@ def standard_errors(sums: dict[str, np.ndarray], n: int, recouped: int) -> tuple
     if "rep_n" in sums:
         counts = np.asarray(sums["rep_n"], np.float64)
         filled = counts > 0
-        r = int(filled.sum())
 
-        def spread(totals):
-            means = np.asarray(totals, np.float64)[filled] / counts[filled]
-            return float(np.std(means, ddof=1) / np.sqrt(r)) if r > 1 else float("nan")
+        def replicate_means(totals) -> np.ndarray:
+            return np.asarray(totals, np.float64)[filled] / counts[filled]
 
-        return spread(sums["rep_p"]), spread(sums["rep_npv"])
+        return spread(replicate_means(sums["rep_p"])), spread(replicate_means(sums["rep_npv"]))
+    if n < 2:
+        return NAN, NAN
     p = recouped / n
     mean = float(sums["npv"][0]) / n
-    var = max(float(sums["npv2"][0]) / n - mean**2, 0.0) * n / max(n - 1, 1)
+    var = max(float(sums["npv2"][0]) / n - mean**2, 0.0) * n / (n - 1)
     return float(np.sqrt(p * (1 - p) / n)), float(np.sqrt(var / n))
 
 
@@ -154,7 +162,8 @@ def quantiles_from_histogram(
 
     The quantile at level q lies in the bin where the cumulative count first reaches ``q * n``,
     interpolated linearly in rank between the bin's smallest and largest value. Returns the
-    values and, per level, the mass of that bin (a bound on |ECDF(value) - q|).
+    values and, per level, the mass of that bin (a bound on |ECDF(value) - q|), or 0 where
+    every value in the bin is the same (the quantile is that value, exactly).
     """
     counts = np.asarray(counts, np.int64)
     n = counts.sum()
@@ -171,7 +180,7 @@ def quantiles_from_histogram(
         frac = min(max(frac, 0.0), 1.0)
         lo, hi = float(lower[j]), float(upper[j])
         values[i] = lo if hi == lo else lo + frac * (hi - lo)
-        bound[i] = counts[j] / n
+        bound[i] = 0.0 if hi == lo else counts[j] / n  # a bin of equal values: exact
     return values, bound
 
 

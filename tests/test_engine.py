@@ -81,3 +81,28 @@ def test_provenance_attributes(reference):
                 "jax_backend", "device_count", "git_commit", "run_time_s", "chunk_size"):
         assert key in attrs, key
     assert f"n_samples: {4 * UNIT + 1000}" in attrs["config"]
+
+
+CONSTANT_SCENARIO = {
+    "n_samples": 8192, "progress": False, "compile_cache": None,
+    "fleet": {"gpus": 100, "gpu_price": 30_000, "power_kw": 1.2},
+    "market": {"price0": 2.5, "price_trend": -0.2},
+    "demand": {"utilization0": 0.7, "growth": 0.1}, "opex": {"electricity_price": 0.08},
+}  # fmt: skip
+
+
+def test_constant_outputs_have_exact_quantiles():
+    """Every future alike: each quantile is the common value, and the bound says exact (0).
+    (A plain dict without run keys also gets config.yaml's run defaults.)"""
+    ds = mcengine.simulate(CONSTANT_SCENARIO)
+    assert ds.attrs["quantile_cdf_error_bound"] == 0.0
+    assert np.unique(ds.npv.values).size == 1 and float(ds.npv[0]) == float(ds.npv_mean)
+    assert ds.sizes["quantile"] == 9 and ds.attrs["seed"] == 0
+
+
+def test_coarse_quantiles_warn():
+    heavy = {"dist": "lognormal", "median": 30_000, "sd_log": 3}
+    cfg = {**CONSTANT_SCENARIO, "fleet": {**CONSTANT_SCENARIO["fleet"], "gpu_price": heavy}}
+    with pytest.warns(UserWarning, match="quantiles are coarse"):
+        ds = mcengine.simulate(cfg)
+    assert ds.attrs["quantile_cdf_error_bound"] > 0.01
