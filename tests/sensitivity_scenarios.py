@@ -49,3 +49,38 @@ def overrides(
 
 def config(uncertain: dict[str, str] | None = None, correlations: str = "[]", **run):
     return mcengine.load_config(overrides=overrides(uncertain, correlations, **run))
+
+
+def linear_cash(cfg, x: str, x_pair: tuple[float, float], y: str, y_pair: tuple[float, float]):
+    """``(a, b, c)``, arrays over months 0..T with ``V_m = a_m + b_m x + c_m y`` for the
+    deterministic scenario ``cfg`` (inputs other than ``x``, ``y`` at their constants), from the
+    independent hand model (``tests/hand_model.py``) at three corners of the box; the fourth
+    corner checks that the cash is linear in both (true here: tax off, no processes)."""
+    import numpy as np
+    from hand_model import hand_model
+
+    from mcengine.config import to_plain
+
+    def cash(xv: float, yv: float) -> np.ndarray:
+        params = to_plain(cfg)
+        for path, value in ((x, xv), (y, yv)):
+            section, key = path.split(".")
+            params[section][key] = value
+        return np.asarray(hand_model(params)["cum_cash"], np.float64)
+
+    (x0, x1), (y0, y1) = x_pair, y_pair
+    v00, v10, v01 = cash(x0, y0), cash(x1, y0), cash(x0, y1)
+    b, c = (v10 - v00) / (x1 - x0), (v01 - v00) / (y1 - y0)
+    a = v00 - b * x0 - c * y0
+    np.testing.assert_allclose(a + b * x1 + c * y1, cash(x1, y1), rtol=1e-9, atol=1e-3)
+    return a, b, c
+
+
+def recoup_threshold(a, b, c, x):
+    """The smallest ``y`` with break-even by month T at each ``x``: ``V_m`` rises with ``y``
+    (``c_m > 0`` for m >= 1), so a future recoups iff ``y >= min_m -(a_m + b_m x) / c_m``."""
+    import numpy as np
+
+    a, b, c = (np.asarray(v)[1:] for v in (a, b, c))
+    assert np.all(c > 0)
+    return np.min(-(a[None, :] + b[None, :] * np.asarray(x)[:, None]) / c[None, :], axis=1)

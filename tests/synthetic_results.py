@@ -4,11 +4,10 @@
 ``docs/architecture.md`` exactly (names, dims, units) from a toy numpy model, so plots can be
 checked without the engine; ``write_synthetic_sweep()`` writes such results as the jobs of a
 multirun-like sweep directory over ``market.price_trend`` x ``fleet.gpu_price``.
-``small_run()`` / ``small_run_dir()`` give a small *real* run when the engine is importable
-(``MCENGINE_TEST_SAMPLES`` futures, default 2048), else the synthetic one. ``small_sweep()`` /
-``small_sweep_dir()`` give synthetic jobs (a real 2x2 sweep costs four engine compiles; set
-``MCENGINE_TEST_REAL_SWEEP=1`` for one), always combined by the real
-``mcengine.sweep.open_sweep``. Everything is cached per process.
+``small_run()`` / ``small_run_dir()`` give a small *real* run (``MCENGINE_TEST_SAMPLES``
+futures, default 2048). ``small_sweep()`` / ``small_sweep_dir()`` give synthetic jobs (a real 2x2
+sweep costs four engine compiles; set ``MCENGINE_TEST_REAL_SWEEP=1`` for one), always combined
+by the real ``mcengine.sweep.open_sweep``. Everything is cached per process.
 """
 
 from __future__ import annotations
@@ -242,15 +241,6 @@ def write_synthetic_sweep(
 TEST_SAMPLES = int(os.environ.get("MCENGINE_TEST_SAMPLES", "2048"))
 
 
-def engine_available() -> bool:
-    """True when ``mcengine.simulate`` and ``mcengine.load_config`` can be imported."""
-    try:
-        import mcengine
-    except Exception:  # noqa: BLE001 - any import failure means "not yet"
-        return False
-    return hasattr(mcengine, "simulate") and hasattr(mcengine, "load_config")
-
-
 def real_run(*overrides: str, n_samples: int = TEST_SAMPLES) -> xr.Dataset:
     """A real run of the default scenario with ``overrides``."""
     import mcengine
@@ -261,8 +251,8 @@ def real_run(*overrides: str, n_samples: int = TEST_SAMPLES) -> xr.Dataset:
 
 @functools.cache
 def small_run() -> xr.Dataset:
-    """A small real run if the engine is available, else the synthetic Dataset (cached)."""
-    return real_run() if engine_available() else synthetic_results()
+    """A small real run of the default scenario (cached)."""
+    return real_run()
 
 
 def _temp_dir(prefix: str) -> Path:
@@ -273,12 +263,8 @@ def _temp_dir(prefix: str) -> Path:
 
 
 def _write(ds: xr.Dataset, path: Path) -> Path:
-    try:
-        from mcengine.results import write_netcdf
-    except ImportError:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        ds.to_netcdf(path, engine="h5netcdf")
-        return path
+    from mcengine.results import write_netcdf
+
     return write_netcdf(ds, path)
 
 
@@ -303,7 +289,7 @@ def small_sweep_dir() -> Path:
     """A temporary multirun-like sweep directory (cached per process): synthetic 3x2 jobs, or
     a real 2x2 sweep when ``MCENGINE_TEST_REAL_SWEEP=1`` and the engine is available."""
     root = _temp_dir("mcengine-sweep-")
-    if os.environ.get("MCENGINE_TEST_REAL_SWEEP") == "1" and engine_available():
+    if os.environ.get("MCENGINE_TEST_REAL_SWEEP") == "1":
         return write_real_sweep(root)
     return write_synthetic_sweep(root)
 

@@ -94,9 +94,14 @@ CONSTANT_SCENARIO = {
 def test_constant_outputs_have_exact_quantiles():
     """Every future alike: each quantile is the common value, and the bound says exact (0).
     (A plain dict without run keys also gets config.yaml's run defaults.)"""
+    from hand_model import hand_model
+
     ds = mcengine.simulate(CONSTANT_SCENARIO)
     assert ds.attrs["quantile_cdf_error_bound"] == 0.0
     assert np.unique(ds.npv.values).size == 1 and float(ds.npv[0]) == float(ds.npv_mean)
+    by_hand = hand_model({k: v for k, v in CONSTANT_SCENARIO.items() if isinstance(v, dict)})
+    capex = 100 * 30_000  # float32 arithmetic on sums of this size
+    np.testing.assert_allclose(float(ds.npv[0]), by_hand["npv"], rtol=0, atol=1e-5 * capex)
     assert ds.sizes["quantile"] == 9 and ds.attrs["seed"] == 0
 
 

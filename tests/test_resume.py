@@ -123,6 +123,23 @@ def test_fingerprint_holds_the_code(monkeypatch):
     assert real_digest() == real_digest()  # deterministic
 
 
+def test_source_digest_changes_with_the_code(tmp_path, monkeypatch):
+    """The digest covers every source file: editing one changes it."""
+    import shutil
+
+    from mcengine import api
+
+    package = tmp_path / "mcengine"
+    shutil.copytree(Path(api.__file__).parent, package)
+    fake_api = package / "api.py"
+    monkeypatch.setattr(api, "__file__", str(fake_api))
+    before = api.source_digest.__wrapped__()
+    (package / "model" / "kernel.py").write_text(
+        (package / "model" / "kernel.py").read_text() + "\n# edited\n"
+    )
+    assert api.source_digest.__wrapped__() != before
+
+
 def test_results_file_permissions_follow_the_umask(tmp_path):
     """The atomic write goes through a private temporary file; the result must not stay private
     (shared cluster directories)."""

@@ -287,19 +287,6 @@ def model_overrides(params: dict, base: dict | None = None) -> list[str]:
     return out
 
 
-def engine_available() -> bool:
-    try:
-        import mcengine
-    except ImportError:
-        return False
-    return (hasattr(mcengine, "simulate") and hasattr(mcengine, "load_config")
-            and (ROOT / "conf" / "scenario" / "gpu_cloud.yaml").exists())
-
-
-needs_engine = pytest.mark.skipif(not engine_available(),
-                                  reason="mcengine.simulate / scenario gpu_cloud not available yet")
-
-
 def run_engine(params: dict, *run_overrides: str):
     import mcengine
 
@@ -308,7 +295,6 @@ def run_engine(params: dict, *run_overrides: str):
     return mcengine.simulate(cfg)
 
 
-@needs_engine
 @pytest.mark.parametrize("name", list(EXAMPLES))
 def test_engine_worked_example(name):
     params = EXAMPLES[name]
