@@ -50,6 +50,9 @@ CONFIG = {
              "colocation_per_kw_month": 60.0, "staff_per_month": 2_000.0,
              "maintenance_per_gpu_month": 15.0, "cost_per_unit": 0.02},
     "tax": {"rate": 0.21},
+    # the copula path, end to end: rank correlations between uncertain inputs
+    "correlations": [["market.price0", "demand.utilization0", -0.4],
+                     ["fleet.gpu_price", "market.price_trend", 0.3]],
 }
 
 
@@ -72,6 +75,7 @@ def engine():
         *model_overrides(CONFIG, base=scenario), f"n_samples={N}", "seed=2024",
         "++progress=false", "sensitivity.deciles=false"])
     resolved = flatten(_container(cfg))
+    assert resolved["correlations"] == CONFIG["correlations"]
     for path, value in full_params(CONFIG).items():  # the engine really got this config
         assert resolved.get(path) == value, (path, resolved.get(path), value)
     return mcengine.simulate(cfg)

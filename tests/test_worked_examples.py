@@ -267,7 +267,7 @@ def full_params(params: dict) -> dict:
     from numpy_model import flatten
 
     flat = {k: v for k, v in DEFAULTS.items() if v is not None}
-    flat.update(flatten(params))
+    flat.update(flatten({k: v for k, v in params.items() if k != "correlations"}))
     return flat
 
 
@@ -278,7 +278,7 @@ def model_overrides(params: dict, base: dict | None = None) -> list[str]:
     scenario already holds at ``path`` (``base``, the flattened scenario) is deleted first
     (``~path``) since Hydra would otherwise merge the two mappings.
     """
-    out = ["++correlations=[]"]
+    out = [f"++correlations={_hydra_value(params.get('correlations', []))}"]
     for path, value in full_params(params).items():
         if isinstance(value, dict) and base is not None and isinstance(base.get(path), dict):
             out += [f"~{path}", f"+{path}={_hydra_value(value)}"]
