@@ -140,7 +140,8 @@ def _parse_correlations(
                 fail(
                     p,
                     f"'{name}' is a constant, not an uncertain input, so it cannot be correlated",
-                    f"give {name} a distribution or remove this correlation",
+                    f"give {name} a distribution or remove this correlation (on the command "
+                    f"line: correlations=[] drops them all)",
                 )
             if name not in paths:
                 fail(
