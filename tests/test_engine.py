@@ -49,9 +49,36 @@ def test_float64_agrees_with_float32_within_monte_carlo_error(reference):
         assert abs(diff) <= tol, (var, diff, tol)
 
 
-def test_quantile_error_bound_is_recorded_and_small(reference):
+def test_quantile_error_bound_holds(reference):
+    """The documented guarantee (docs/quantiles.md): at each reported quantile x_q of NPV and
+    of each month's cash, the empirical CDF of all futures is within the recorded bound of q.
+    The futures are recomputed by the kernel itself (same seed and indices)."""
+    import jax.numpy as jnp
+
+    from mcengine.config import to_plain
+    from mcengine.model.kernel import simulate as kernel_simulate
+    from mcengine.model.spec import ModelSpec
+
     bound = float(reference.attrs["quantile_cdf_error_bound"])
-    assert 0 < bound <= 0.002
+    assert 0 < bound <= 0.002  # the design target, at 4 tiles of futures
+    n = int(reference.attrs["n_samples"])
+    model = ModelSpec.from_config(to_plain(mcengine.load_config(overrides=BASE)))
+    index = jnp.arange(n, dtype=jnp.uint32)
+    fut, cash = jax.jit(lambda i: kernel_simulate(model, 0, i, jnp.float32, lambda m, v: v))(index)
+    values = {"npv": np.asarray(fut.npv)}
+    cash = np.concatenate([np.asarray(fut.month0)[None], np.asarray(cash)])  # (T + 1, n)
+    levels = reference["quantile"].values
+    # the kernel here runs at another array size than the engine's tiles: a future's value may
+    # differ in the last bits, which moves it across x_q only if it lies within ~1e-6 of it
+    slack = 2 / n
+    for name, x, q_values in [("npv", values["npv"], reference.npv.values)] + [
+        (f"cum_cash[{m}]", cash[m], reference.cum_cash.values[m]) for m in range(cash.shape[0])
+    ]:
+        ecdf = np.searchsorted(np.sort(x), q_values, side="right") / n
+        below = np.searchsorted(np.sort(x), q_values, side="left") / n
+        # |ECDF(x_q) - q| <= bound, allowing for x_q landing on an atom (below <= q <= ecdf)
+        off = np.maximum(0, np.maximum(below - levels, levels - ecdf))
+        assert np.all(off <= bound + slack), (name, off.max(), bound)
 
 
 def test_quantiles_are_monotone_and_within_range(reference):
