@@ -2,7 +2,8 @@
 
 Two checks per scenario file:
 - it composes with Hydra, passes validation and runs 20,000 futures in float32 with finite
-  outputs and P(recoup) in [0, 1];
+  outputs, and its P(recoup) and mean NPV agree with the independent NumPy reference
+  (``benchmarks/numpy_model.py``, its own random numbers) within 4 combined standard errors;
 - a crude lint: every line that sets a model parameter carries a ``#`` comment, either on the
   same line or as a comment-only line directly above it (the source or "[U] our assumption").
 """
@@ -10,14 +11,16 @@ Two checks per scenario file:
 from __future__ import annotations
 
 import importlib.util
+import math
 import re
 from pathlib import Path
 
 import numpy as np
 import pytest
+from numpy_model import sample_inputs, simulate_numpy
 
 import mcengine
-from mcengine.config import config_dir
+from mcengine.config import config_dir, to_plain
 from mcengine.model.params import PARAMS, SECTIONS
 
 SCENARIO_DIR = config_dir() / "scenario"
@@ -47,9 +50,17 @@ def test_scenario_runs(name):
     for var in FINITE:
         values = np.asarray(ds[var].values, dtype=float)
         assert np.all(np.isfinite(values)), f"{name}: {var} has non-finite values"
-    p = float(ds.p_recoup)
-    assert 0.0 <= p <= 1.0, f"{name}: p_recoup={p}"
-    assert int(ds.attrs["n_samples"]) == 20000
+    n = int(ds.attrs["n_samples"])
+    assert n == 20000
+    plain = to_plain(cfg)
+    model = {k: v for k, v in plain.items() if k in SECTIONS or k in PARAMS or k == "correlations"}
+    rng = np.random.default_rng(11)
+    ref = simulate_numpy(sample_inputs(model, n, rng), n, rng)
+    p_ref, p = ref["recouped"].mean(), float(ds.p_recoup)
+    se_p = math.sqrt(max(p_ref * (1 - p_ref), 1 / n) * 2 / n)
+    assert abs(p - p_ref) <= 4 * se_p, (name, p, p_ref)
+    se_npv = ref["npv"].std(ddof=1) * math.sqrt(2 / n)
+    assert abs(float(ds.npv_mean) - ref["npv"].mean()) <= 4 * se_npv, name
 
 
 def uncommented_keys(text: str) -> list[str]:
