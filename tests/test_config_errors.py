@@ -163,3 +163,13 @@ def test_correlating_a_plain_number_says_so():
     message = _error(_spec(correlations=[["market.price0", "tax.rate", 0.5]]))
     assert "'tax.rate' is a constant, not an uncertain input" in message
     assert message.startswith("correlations[0]")
+
+
+def test_range_errors_say_how_to_fix():
+    message = _error(_spec(fleet__gpus=-5))
+    assert "fleet.gpus=-5 is outside its range (0, inf]: give a value in that range" in message
+
+
+def test_quoted_spec_gets_a_hint():
+    message = _error(_spec(market__price0="{dist: uniform, low: 1, high: 2}"))
+    assert "market.price0 must be a number" in message and "without quotes" in message

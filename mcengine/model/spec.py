@@ -70,13 +70,23 @@ def _check_plain(param: Param, value: Any) -> float:
             raise ConfigError(f"{where} must be true or false, got {value!r}.")
         return float(value)
     if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Real):
-        raise ConfigError(f"{where} must be a number, got {value!r}.")
+        hint = ""
+        if isinstance(value, str) and value.strip().startswith("{"):
+            hint = (
+                " It looks like a distribution spec in quotes: write it without quotes, e.g. "
+                f"{where}='{{dist: uniform, low: 1, high: 2}}' in the shell."
+            )
+        raise ConfigError(f"{where} must be a number, got {value!r}.{hint}")
     if not math.isfinite(value):
         raise ConfigError(f"{where} must be finite, got {value!r}.")
     if param.integer and float(value) != int(value):
         raise ConfigError(f"{where} must be a whole number, got {value!r}.")
     if not param.admits(float(value)):
-        raise ConfigError(f"{where}={value!r} is outside its range {param.range_text()}.")
+        example = "" if param.default is None else f" (the default is {param.default:g})"
+        raise ConfigError(
+            f"{where}={value!r} is outside its range {param.range_text()}: give a value in that "
+            f"range{example}."
+        )
     return float(value)
 
 
