@@ -84,3 +84,17 @@ def recoup_threshold(a, b, c, x):
     a, b, c = (np.asarray(v)[1:] for v in (a, b, c))
     assert np.all(c > 0)
     return np.min(-(a[None, :] + b[None, :] * np.asarray(x)[:, None]) / c[None, :], axis=1)
+
+
+def recoup_given(a, b, c, x_box, y_box, grid: int = 4000):
+    """``(P(recoup | x), P(recoup | y))`` on midpoint grids of ``grid`` points over the boxes,
+    for independent uniform ``x``, ``y`` and linear cash ``a, b, c`` (``linear_cash``)."""
+    import numpy as np
+
+    def midpoints(box):
+        return box[0] + (np.arange(grid) + 0.5) / grid * (box[1] - box[0])
+
+    threshold = recoup_threshold(a, b, c, midpoints(x_box))
+    given_x = np.clip((y_box[1] - threshold) / (y_box[1] - y_box[0]), 0, 1)
+    given_y = np.searchsorted(np.sort(threshold), midpoints(y_box), side="right") / grid
+    return given_x, given_y

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from hand_model import hand_model
 from scipy import stats
-from sensitivity_scenarios import config, linear_cash, recoup_threshold, spec
+from sensitivity_scenarios import config, linear_cash, recoup_given, spec
 
 from mcengine.api import simulate
 from mcengine.config import to_plain
@@ -23,7 +23,6 @@ from mcengine.config import to_plain
 LO, HI = 30_000.0, 44_000.0
 N = 1 << 15
 G_BOX, P_BOX = (35_000.0, 39_000.0), (2.0, 5.0)  # the two-input scenario
-GRID = 4000  # midpoints per input for the reference integrals (10 deciles x 400)
 
 
 @pytest.fixture(scope="module")
@@ -92,20 +91,13 @@ def test_inert_input_shows_no_effect(linear_run):
     assert np.all(np.abs(counts - N / 10) <= 4 * math.sqrt(N * 0.1 * 0.9))
 
 
-def _grid(box: tuple[float, float]) -> np.ndarray:
-    return box[0] + (np.arange(GRID) + 0.5) / GRID * (box[1] - box[0])
-
-
 def test_two_inputs_against_the_exact_sensitivities(two_input_run):
     """NPV and every month's cash are linear in (gpu_price, price0) (hand model), so a future
     recoups iff price0 >= p*(gpu_price): P(recoup | decile) of either input is an integral over
     the uniform box, done on a 4000-point grid (error ~1e-3 << the binomial SEs here)."""
     cfg, ds = two_input_run
     a, b, c = linear_cash(cfg, "fleet.gpu_price", G_BOX, "market.price0", P_BOX)
-    g, p = _grid(G_BOX), _grid(P_BOX)
-    threshold = recoup_threshold(a, b, c, g)
-    given_g = np.clip((P_BOX[1] - threshold) / (P_BOX[1] - P_BOX[0]), 0, 1)
-    given_p = np.searchsorted(np.sort(threshold), p, side="right") / GRID
+    given_g, given_p = recoup_given(a, b, c, G_BOX, P_BOX)  # 4000 points: 400 per decile
     exact = {
         "fleet.gpu_price": given_g.reshape(10, -1).mean(axis=1),
         "market.price0": given_p.reshape(10, -1).mean(axis=1),

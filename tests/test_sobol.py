@@ -8,7 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 from scipy import stats
-from sensitivity_scenarios import config, linear_cash, recoup_threshold, spec
+from sensitivity_scenarios import config, linear_cash, recoup_given, spec
 
 from mcengine.api import simulate
 from mcengine.sensitivity import saltelli_scores, sobol_estimates, sobol_indices
@@ -71,18 +71,14 @@ def test_constant_output_gives_zero():
     assert np.all(first == 0) and np.all(total == 0)
 
 
-def _exact_indices(a, b, c, g_box, p_box, grid: int = 4000) -> dict[str, np.ndarray]:
+def _exact_indices(a, b, c, g_box, p_box) -> dict[str, np.ndarray]:
     """First and total indices of (gpu_price, price0) ~ independent uniforms for NPV = a_T +
     b_T g + c_T p (additive: first = total = share of variance) and for the recoup indicator
     1{p >= p*(g)} (integrals over the box on a midpoint grid)."""
     var = lambda box: (box[1] - box[0]) ** 2 / 12  # noqa: E731
     parts = np.array([b[-1] ** 2 * var(g_box), c[-1] ** 2 * var(p_box)])
     npv = parts / parts.sum()
-    g = g_box[0] + (np.arange(grid) + 0.5) / grid * (g_box[1] - g_box[0])
-    p = p_box[0] + (np.arange(grid) + 0.5) / grid * (p_box[1] - p_box[0])
-    threshold = recoup_threshold(a, b, c, g)
-    given_g = np.clip((p_box[1] - threshold) / (p_box[1] - p_box[0]), 0, 1)
-    given_p = np.searchsorted(np.sort(threshold), p, side="right") / grid
+    given_g, given_p = recoup_given(a, b, c, g_box, p_box)
     total_var = given_g.mean() * (1 - given_g.mean())
     first = np.array([given_g.var(), given_p.var()]) / total_var
     total = np.array([(given_p * (1 - given_p)).mean(), (given_g * (1 - given_g)).mean()])
