@@ -17,6 +17,7 @@ import yaml
 
 from mcengine import sweep
 from mcengine.sweep import MissingJobsError, open_sweep, open_sweep_file, write_sweep
+from mcengine.sweep.jobs import _load_results
 
 QUANTILES = [0.05, 0.5, 0.95]
 COMPONENTS = ["revenue", "energy", "upfront"]
@@ -89,7 +90,7 @@ def make_grid(sweep_dir: Path, trends=(-0.2, -0.4), gpus=(64, 128), skip=(),
 
 
 def job_results(sweep_dir: Path, num: int) -> xr.Dataset:
-    return sweep._load_results(sweep_dir / str(num) / "results.nc")
+    return _load_results(sweep_dir / str(num) / "results.nc")
 
 
 def assert_cell_is_job(ds: xr.Dataset, sel: dict, job: xr.Dataset) -> None:
@@ -143,7 +144,7 @@ def test_per_job_config_is_kept(tmp_path: Path) -> None:
 def test_config_falls_back_to_hydra_dir(tmp_path: Path) -> None:
     make_grid(tmp_path)
     path = tmp_path / "1" / "results.nc"
-    ds = sweep._load_results(path).drop_attrs(deep=False)
+    ds = _load_results(path).drop_attrs(deep=False)
     path.unlink()
     ds.to_netcdf(path, engine="h5netcdf")
     out = open_sweep(tmp_path)
