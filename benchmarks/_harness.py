@@ -108,8 +108,9 @@ def fmt(x: Any, digits: int = 3) -> str:
     return str(x)
 
 
-def print_table(rows: Sequence[dict[str, Any]], columns: Sequence[str] | None = None,
-                title: str | None = None) -> None:
+def print_table(
+    rows: Sequence[dict[str, Any]], columns: Sequence[str] | None = None, title: str | None = None
+) -> None:
     """Print ``rows`` (dicts) as a left/right aligned text table."""
     if not rows:
         print("(no rows)")
@@ -138,11 +139,17 @@ def msps(sample_months: float, seconds: float) -> float:
 
 def _git_commit() -> str | None:
     try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True,
-                             text=True, timeout=10)
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=10
+        )
         commit = out.stdout.strip() if out.returncode == 0 else None
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
-                               cwd=REPO_ROOT, capture_output=True, text=True, timeout=10)
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
         if commit and dirty.stdout.strip():
             commit += "-dirty"
         return commit
@@ -227,8 +234,12 @@ def write_json(name: str, payload: dict[str, Any], path: Path | None = None) -> 
     """Write ``payload`` plus ``machine`` info to ``benchmarks/results/<name>.json`` (atomic)."""
     path = path or RESULTS_DIR / f"{name}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
-    doc = {"benchmark": name, "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
-           "machine": machine_info(), **payload}
+    doc = {
+        "benchmark": name,
+        "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
+        "machine": machine_info(),
+        **payload,
+    }
     tmp = path.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(_jsonable(doc), indent=2) + "\n")
     os.replace(tmp, path)
@@ -288,8 +299,13 @@ def child_main(handlers: dict[str, Callable[..., dict[str, Any]]]) -> bool:
     return True
 
 
-def run_child(script: str | Path, task: str, env: dict[str, str] | None = None,
-              timeout: float | None = None, **kwargs: Any) -> dict[str, Any]:
+def run_child(
+    script: str | Path,
+    task: str,
+    env: dict[str, str] | None = None,
+    timeout: float | None = None,
+    **kwargs: Any,
+) -> dict[str, Any]:
     """Run ``python SCRIPT --child '{"task": TASK, **kwargs}'`` in a fresh process.
 
     Returns the handler's dict, plus ``wall_s`` of the whole subprocess and ``child_maxrss_mib``
@@ -299,8 +315,14 @@ def run_child(script: str | Path, task: str, env: dict[str, str] | None = None,
     spec = json.dumps({"task": task, **kwargs})
     full_env = {**os.environ, **(env or {})}
     t0 = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, str(script), "--child", spec], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=full_env, cwd=REPO_ROOT)
+    proc = subprocess.Popen(
+        [sys.executable, str(script), "--child", spec],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=full_env,
+        cwd=REPO_ROOT,
+    )
     try:
         stdout, stderr = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -312,7 +334,7 @@ def run_child(script: str | Path, task: str, env: dict[str, str] | None = None,
     # cross-check; the per-point number is the child's own VmHWM.
     for line in stdout.splitlines():
         if line.startswith(_RESULT_TAG):
-            res = json.loads(line[len(_RESULT_TAG):])
+            res = json.loads(line[len(_RESULT_TAG) :])
             res["wall_s"] = wall
             return res
     tail = (stderr or stdout or "").strip().splitlines()[-15:]
@@ -341,8 +363,9 @@ def _set_dotted(d: dict, path: str, value: Any) -> None:
 def _deep_merge(base: dict, top: dict) -> dict:
     out = dict(base)
     for k, v in top.items():
-        out[k] = _deep_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) \
-            else v
+        out[k] = (
+            _deep_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+        )
     return out
 
 
@@ -409,8 +432,9 @@ def cfg_get(cfg: Any, path: str, default: Any = None) -> Any:
 QUIET = ["progress=false", "compile_cache=null"]
 
 
-def run_engine(scenario: str | None = None, overrides: Sequence[str] = (),
-               repeats: int = 1) -> dict[str, Any]:
+def run_engine(
+    scenario: str | None = None, overrides: Sequence[str] = (), repeats: int = 1
+) -> dict[str, Any]:
     """Run ``mcengine.simulate`` ``repeats`` times on one config in this process.
 
     Every call compiles its step once (``compile_time_s`` attr: compilation plus the pilot pass).
@@ -430,23 +454,33 @@ def run_engine(scenario: str | None = None, overrides: Sequence[str] = (),
         t0 = time.perf_counter()
         ds = simulate(cfg)
         wall = time.perf_counter() - t0
-        runs.append({"wall_s": wall, "run_time_s": float(ds.attrs["run_time_s"]),
-                     "compile_time_s": float(ds.attrs.get("compile_time_s", float("nan"))),
-                     "simulate_time_s": float(ds.attrs["simulate_time_s"])})
+        runs.append(
+            {
+                "wall_s": wall,
+                "run_time_s": float(ds.attrs["run_time_s"]),
+                "compile_time_s": float(ds.attrs.get("compile_time_s", float("nan"))),
+                "simulate_time_s": float(ds.attrs["simulate_time_s"]),
+            }
+        )
     chunk = int(ds.attrs.get("chunk_size") or n)
     for r in runs:
         r["msps"] = msps(n * t, r["simulate_time_s"])
     best = max(runs, key=lambda r: r["msps"])
     sm = n * t
     return {
-        "n_samples": n, "horizon_months": t, "sample_months": sm,
-        "chunk_size": chunk, "n_chunks": ds.attrs.get("n_chunks"),
+        "n_samples": n,
+        "horizon_months": t,
+        "sample_months": sm,
+        "chunk_size": chunk,
+        "n_chunks": ds.attrs.get("n_chunks"),
         "device_count": ds.attrs.get("device_count"),
         "compile_time_s": best["compile_time_s"],
-        "run_time_s": best["run_time_s"], "wall_s": best["wall_s"],
+        "run_time_s": best["run_time_s"],
+        "wall_s": best["wall_s"],
         "msps": best["msps"],
         "msps_e2e": msps(sm, best["wall_s"]),
-        "p_recoup": float(ds["p_recoup"]), "p_recoup_se": float(ds["p_recoup_se"]),
+        "p_recoup": float(ds["p_recoup"]),
+        "p_recoup_se": float(ds["p_recoup_se"]),
         "npv_mean": float(ds["npv_mean"]),
         "runs": runs,
     }
@@ -462,8 +496,9 @@ def binom_se(p: float, n: int) -> float:
     return (p * (1 - p) / n) ** 0.5 if n > 0 else float("nan")
 
 
-def task_engine(scenario: str | None = None, overrides: Sequence[str] = (),
-                repeats: int = 1) -> dict[str, Any]:
+def task_engine(
+    scenario: str | None = None, overrides: Sequence[str] = (), repeats: int = 1
+) -> dict[str, Any]:
     """``run_child`` handler: ``run_engine`` in a fresh process (the first run compiles; the best
     main pass is reported), without the per-run list."""
     res = run_engine(scenario, list(overrides), repeats=repeats)

@@ -35,8 +35,13 @@ import numpy as np
 
 # The static sub-model: no monthly random processes, nothing path dependent.
 STATIC_OVERRIDES = [
-    "market.price_volatility=0", "demand.volatility=0", "market.generation_rate=0",
-    "churn.release_rate=0", "churn.retrain_cost=0", "tax.rate=0", "fleet.replace_failures=false",
+    "market.price_volatility=0",
+    "demand.volatility=0",
+    "market.generation_rate=0",
+    "churn.release_rate=0",
+    "churn.retrain_cost=0",
+    "tax.rate=0",
+    "fleet.replace_failures=false",
 ]
 
 
@@ -88,8 +93,14 @@ def run_numpy(config: Mapping, n: int, T: int, chunk: int, seed: int = 12345) ->
     p = recouped / n
     mean = npv_sum / n
     sd = math.sqrt(max(npv_sq / n - mean**2, 0.0))
-    return {"run_time_s": secs, "msps": H.msps(n * T, secs), "p_recoup": p,
-            "p_recoup_se": H.binom_se(p, n), "npv_mean": mean, "npv_se": sd / math.sqrt(n)}
+    return {
+        "run_time_s": secs,
+        "msps": H.msps(n * T, secs),
+        "p_recoup": p,
+        "p_recoup_se": H.binom_se(p, n),
+        "npv_mean": mean,
+        "npv_se": sd / math.sqrt(n),
+    }
 
 
 # --------------------------------------------------------------------------------------------
@@ -140,15 +151,19 @@ def squigglepy_inputs(sq, config: Mapping, n: int) -> dict[str, np.ndarray]:
             corr[names.index(a), names.index(b)] = corr[names.index(b), names.index(a)] = r
         for name, d in zip(names, sq.correlate(tuple(dists[x] for x in names), corr), strict=True):
             dists[name] = d
-    out = {p: np.asarray(v, np.float64) for p, v in flat.items() if not isinstance(v, Mapping)
-           and isinstance(v, (int, float)) and not isinstance(v, bool)}
+    out = {
+        p: np.asarray(v, np.float64)
+        for p, v in flat.items()
+        if not isinstance(v, Mapping) and isinstance(v, (int, float)) and not isinstance(v, bool)
+    }
     for p, d in dists.items():
         out[p] = np.asarray(sq.sample(d, n=n, verbose=False), np.float64)
     return out
 
 
-def static_npv_grid(x: Mapping[str, np.ndarray], T: int,
-                    chunk: int) -> tuple[np.ndarray, np.ndarray]:
+def static_npv_grid(
+    x: Mapping[str, np.ndarray], T: int, chunk: int
+) -> tuple[np.ndarray, np.ndarray]:
     """Closed-form monthly cash flows of the static sub-model on a (futures, months) grid.
 
     With no volatility, jumps, tax or replacements each month is a closed-form function of the
@@ -186,16 +201,32 @@ def static_npv_grid(x: Mapping[str, np.ndarray], T: int,
         A = G * s**m
         C = A * HOURS_PER_MONTH * units * (1 + p("efficiency.gain")) ** (m / 12)
         P = p("market.price0") * (1 + p("market.price_trend")) ** (m / 12)
-        D = p("demand.utilization0") * G * HOURS_PER_MONTH * units \
+        D = (
+            p("demand.utilization0")
+            * G
+            * HOURS_PER_MONTH
+            * units
             * (1 + p("demand.growth")) ** (m / 12)
+        )
         U = np.minimum(p("demand.max_utilization"), D / C)
         S = U * C
         R = S * P * (1 - p("market.revenue_share"))
         idle, kw = p("opex.idle_power_fraction"), p("fleet.power_kw")
-        E = (A * kw * (idle + (1 - idle) * U) * p("opex.pue") * HOURS_PER_MONTH
-             * p("opex.electricity_price") * (1 + p("opex.electricity_trend")) ** (m / 12))
-        F = G * kw * p("opex.colocation_per_kw_month") * (1 + p("opex.colocation_escalation")) \
-            ** (m / 12)
+        E = (
+            A
+            * kw
+            * (idle + (1 - idle) * U)
+            * p("opex.pue")
+            * HOURS_PER_MONTH
+            * p("opex.electricity_price")
+            * (1 + p("opex.electricity_trend")) ** (m / 12)
+        )
+        F = (
+            G
+            * kw
+            * p("opex.colocation_per_kw_month")
+            * (1 + p("opex.colocation_escalation")) ** (m / 12)
+        )
         M = p("opex.staff_per_month") + A * p("opex.maintenance_per_gpu_month")
         V = S * p("opex.cost_per_unit")
         B = np.where(m <= nt, pay, 0.0)
@@ -217,10 +248,16 @@ def run_squigglepy(config: Mapping, n: int, T: int, chunk: int, seed: int = 777)
     npv, rec = static_npv_grid(x, T, chunk)
     secs = time.perf_counter() - t0
     p = float(rec.mean())
-    return {"run_time_s": secs, "sampling_s": t1 - t0, "msps": H.msps(n * T, secs),
-            "p_recoup": p, "p_recoup_se": H.binom_se(p, n), "npv_mean": float(npv.mean()),
-            "npv_se": float(npv.std(ddof=1) / math.sqrt(n)),
-            "squigglepy_version": sq.__version__}
+    return {
+        "run_time_s": secs,
+        "sampling_s": t1 - t0,
+        "msps": H.msps(n * T, secs),
+        "p_recoup": p,
+        "p_recoup_se": H.binom_se(p, n),
+        "npv_mean": float(npv.mean()),
+        "npv_se": float(npv.std(ddof=1) / math.sqrt(n)),
+        "squigglepy_version": sq.__version__,
+    }
 
 
 # --------------------------------------------------------------------------------------------
@@ -231,18 +268,35 @@ def race(label: str, scenario, overrides: list[str], n: int, T: int, args, peer:
     print(f"\n== {label}: {n:,} futures x {T} months  overrides={overrides or '-'}", flush=True)
     rows = []
     eng = H.run_engine(scenario, ov, repeats=args.repeats)
-    rows.append({"impl": "mcengine", **{k: eng[k] for k in (
-        "run_time_s", "msps", "compile_time_s", "p_recoup", "p_recoup_se", "npv_mean")}})
+    rows.append(
+        {
+            "impl": "mcengine",
+            **{
+                k: eng[k]
+                for k in (
+                    "run_time_s",
+                    "msps",
+                    "compile_time_s",
+                    "p_recoup",
+                    "p_recoup_se",
+                    "npv_mean",
+                )
+            },
+        }
+    )
     config = plain_config(H.load_cfg(scenario, [*H.QUIET, *ov]))
     if not args.skip_numpy:
         print("  numpy ...", flush=True)
-        rows.append({"impl": "numpy (numpy_model.py)",
-                     **run_numpy(config, n, T, args.numpy_chunk)})
+        rows.append({"impl": "numpy (numpy_model.py)", **run_numpy(config, n, T, args.numpy_chunk)})
     if peer:
         print("  squigglepy ...", flush=True)
         try:
-            rows.append({"impl": "squigglepy + numpy grid", **run_squigglepy(config, n, T,
-                                                                             args.numpy_chunk)})
+            rows.append(
+                {
+                    "impl": "squigglepy + numpy grid",
+                    **run_squigglepy(config, n, T, args.numpy_chunk),
+                }
+            )
         except (ImportError, NotImplementedError) as exc:
             print(f"  squigglepy skipped: {exc!r}")
             rows.append({"impl": "squigglepy", "error": repr(exc)})
@@ -250,11 +304,24 @@ def race(label: str, scenario, overrides: list[str], n: int, T: int, args, peer:
     for r in rows:
         if "msps" in r:
             r["speedup_of_mcengine"] = base["msps"] / r["msps"]
-            r["z_vs_mcengine"] = H.zscore(r["p_recoup"], r["p_recoup_se"], base["p_recoup"],
-                                          base["p_recoup_se"])
-    H.print_table(rows, ["impl", "run_time_s", "msps", "speedup_of_mcengine", "p_recoup",
-                         "p_recoup_se", "z_vs_mcengine", "npv_mean", "compile_time_s"],
-                  title=f"{label} (msps = sample-months/s, end to end excl. compile)")
+            r["z_vs_mcengine"] = H.zscore(
+                r["p_recoup"], r["p_recoup_se"], base["p_recoup"], base["p_recoup_se"]
+            )
+    H.print_table(
+        rows,
+        [
+            "impl",
+            "run_time_s",
+            "msps",
+            "speedup_of_mcengine",
+            "p_recoup",
+            "p_recoup_se",
+            "z_vs_mcengine",
+            "npv_mean",
+            "compile_time_s",
+        ],
+        title=f"{label} (msps = sample-months/s, end to end excl. compile)",
+    )
     return rows
 
 
@@ -271,12 +338,26 @@ def main(argv: list[str] | None = None) -> dict:
     args = ap.parse_args(argv)
     if args.quick:
         args.n, args.repeats = 100_000, 1
-    full = race("full model (default scenario)", args.scenario, [], args.n, args.months, args,
-                peer=False)
-    static = race("static sub-model (what squigglepy expresses)", args.scenario,
-                  STATIC_OVERRIDES, args.n, args.months, args, peer=True)
-    out = {"n_samples": args.n, "horizon_months": args.months, "scenario": args.scenario,
-           "static_overrides": STATIC_OVERRIDES, "full_model": full, "static_model": static}
+    full = race(
+        "full model (default scenario)", args.scenario, [], args.n, args.months, args, peer=False
+    )
+    static = race(
+        "static sub-model (what squigglepy expresses)",
+        args.scenario,
+        STATIC_OVERRIDES,
+        args.n,
+        args.months,
+        args,
+        peer=True,
+    )
+    out = {
+        "n_samples": args.n,
+        "horizon_months": args.months,
+        "scenario": args.scenario,
+        "static_overrides": STATIC_OVERRIDES,
+        "full_model": full,
+        "static_model": static,
+    }
     if not args.no_json:
         H.write_json("compare", out)
     return out

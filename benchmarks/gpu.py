@@ -57,30 +57,53 @@ def main(argv: list[str] | None = None) -> dict:
     import jax
 
     if not args.cpu and jax.default_backend() == "cpu":
-        print("no GPU backend found (jax.default_backend() == 'cpu'); use --cpu to test on CPU",
-              file=sys.stderr)
+        print(
+            "no GPU backend found (jax.default_backend() == 'cpu'); use --cpu to test on CPU",
+            file=sys.stderr,
+        )
         return {}
     dev = jax.devices()[0]
     kind = dev.device_kind
-    print(f"device: {kind} x{jax.device_count()}, jax {jax.__version__}, "
-          f"backend {jax.default_backend()}", flush=True)
-    out: dict = {"device_kind": kind, "jax_version": jax.__version__,
-                 "backend": jax.default_backend(), "device_count": jax.device_count()}
+    print(
+        f"device: {kind} x{jax.device_count()}, jax {jax.__version__}, "
+        f"backend {jax.default_backend()}",
+        flush=True,
+    )
+    out: dict = {
+        "device_kind": kind,
+        "jax_version": jax.__version__,
+        "backend": jax.default_backend(),
+        "device_count": jax.device_count(),
+    }
     t0 = time.perf_counter()
 
     # 1. throughput vs n_samples
     ns = [10**4, 10**5] if args.cpu else [10**k for k in range(6, 10) if 10**k <= args.max_n]
     rows = []
     for n in ns:
-        r = H.run_engine(args.scenario, [f"n_samples={n}", "horizon_months=120"],
-                         repeats=args.repeats)
+        r = H.run_engine(
+            args.scenario, [f"n_samples={n}", "horizon_months=120"], repeats=args.repeats
+        )
         r.pop("runs", None)
         rows.append({"point": f"n={n:.0e}", **r, "device_peak_gib": device_memory_peak()})
-        print(f"  n={n:.0e}: {r['msps']:.3g} sample-months/s (compile {r['compile_time_s']:.1f} s)",
-              flush=True)
-    H.print_table(rows, ["point", "run_time_s", "msps", "msps_e2e", "compile_time_s",
-                         "chunk_size", "device_peak_gib", "p_recoup"],
-                  title="GPU: throughput against n_samples (T = 120)")
+        print(
+            f"  n={n:.0e}: {r['msps']:.3g} sample-months/s (compile {r['compile_time_s']:.1f} s)",
+            flush=True,
+        )
+    H.print_table(
+        rows,
+        [
+            "point",
+            "run_time_s",
+            "msps",
+            "msps_e2e",
+            "compile_time_s",
+            "chunk_size",
+            "device_peak_gib",
+            "p_recoup",
+        ],
+        title="GPU: throughput against n_samples (T = 120)",
+    )
     out["n"] = rows
     out["headline_msps"] = rows[-1]["msps"]
     out["target_msps"] = 1e10
@@ -98,16 +121,24 @@ def main(argv: list[str] | None = None) -> dict:
             continue
         r.pop("runs", None)
         rows.append({"point": f"chunk={c or 'auto'}", **r, "device_peak_gib": device_memory_peak()})
-    H.print_table(rows, ["point", "chunk_size", "run_time_s", "msps", "compile_time_s",
-                         "device_peak_gib"], title=f"GPU: throughput against chunk_size (n={n:,})")
+    H.print_table(
+        rows,
+        ["point", "chunk_size", "run_time_s", "msps", "compile_time_s", "device_peak_gib"],
+        title=f"GPU: throughput against chunk_size (n={n:,})",
+    )
     out["chunk"] = rows
 
     # 3. PRNG-bound limit
     if not args.skip_prng:
         import prng
 
-        pargs = ["--no-json", "--n", str(2**18 if args.cpu else 2**26),
-                 "--chunk", str(2**14 if args.cpu else 2**22)]
+        pargs = [
+            "--no-json",
+            "--n",
+            str(2**18 if args.cpu else 2**26),
+            "--chunk",
+            str(2**14 if args.cpu else 2**22),
+        ]
         out["prng"] = prng.main(pargs)
 
     out["total_wall_s"] = time.perf_counter() - t0

@@ -44,8 +44,17 @@ __all__ = ["DEFAULTS", "COMPONENTS", "simulate_numpy", "sample_inputs", "summari
 HOURS_PER_MONTH = 730.0
 
 COMPONENTS = (
-    "revenue", "energy", "colocation", "staff_upkeep", "variable", "churn",
-    "replacements", "financing", "tax", "upfront", "salvage",
+    "revenue",
+    "energy",
+    "colocation",
+    "staff_upkeep",
+    "variable",
+    "churn",
+    "replacements",
+    "financing",
+    "tax",
+    "upfront",
+    "salvage",
 )
 
 # Every model parameter of MODEL.md with its default (None = required).
@@ -112,8 +121,11 @@ def flatten(tree: Mapping, prefix: str = "") -> dict:
 
 def _model_params(params: Mapping, n: int) -> dict[str, np.ndarray]:
     """Model parameters of a nested config, defaults filled in, as float64 arrays of shape (n,)."""
-    flat = {k: v for k, v in flatten(params).items()
-            if k.split(".")[0] in MODEL_SECTIONS or k in DEFAULTS}
+    flat = {
+        k: v
+        for k, v in flatten(params).items()
+        if k.split(".")[0] in MODEL_SECTIONS or k in DEFAULTS
+    }
     unknown = sorted(set(flat) - set(DEFAULTS))
     if unknown:
         raise KeyError(f"unknown model parameter(s): {unknown}")
@@ -134,8 +146,13 @@ def _log_jump(count: np.ndarray, factor: np.ndarray) -> np.ndarray:
         return np.where(count > 0, count * np.log(factor), 0.0)
 
 
-def simulate_numpy(params: Mapping, n: int, rng: np.random.Generator | None = None,
-                   horizon_months: int | None = None, shocks: Mapping | None = None) -> dict:
+def simulate_numpy(
+    params: Mapping,
+    n: int,
+    rng: np.random.Generator | None = None,
+    horizon_months: int | None = None,
+    shocks: Mapping | None = None,
+) -> dict:
     """Simulate ``n`` futures of the model.
 
     ``params``: nested dict like a scenario config (``fleet``, ``market``, ...; MODEL.md names);
@@ -219,12 +236,20 @@ def simulate_numpy(params: Mapping, n: int, rng: np.random.Generator | None = No
         else:
             z, z2, n_gen, n_rel = (given(k)[m - 1] for k in ("z", "z2", "n_gen", "n_rel"))
         w = rho * z + rho_c * z2
-        log_p = (log_p + price_drift + price_vol * sqrt_dt * z
-                 + _log_jump(n_gen, 1.0 - p["market.generation_price_drop"])
-                 + _log_jump(n_rel, p["churn.price_shock"]))
-        log_d = (log_d + demand_drift + demand_vol * sqrt_dt * w
-                 + _log_jump(n_gen, p["market.generation_demand_shock"])
-                 + _log_jump(n_rel, p["churn.demand_shock"]))
+        log_p = (
+            log_p
+            + price_drift
+            + price_vol * sqrt_dt * z
+            + _log_jump(n_gen, 1.0 - p["market.generation_price_drop"])
+            + _log_jump(n_rel, p["churn.price_shock"])
+        )
+        log_d = (
+            log_d
+            + demand_drift
+            + demand_vol * sqrt_dt * w
+            + _log_jump(n_gen, p["market.generation_demand_shock"])
+            + _log_jump(n_rel, p["churn.demand_shock"])
+        )
         P = np.exp(log_p)
         D = np.exp(log_d)
 
@@ -237,10 +262,21 @@ def simulate_numpy(params: Mapping, n: int, rng: np.random.Generator | None = No
         # ---- cash flows --------------------------------------------------------------------
         R = S * P * (1.0 - p["market.revenue_share"])
         idle = p["opex.idle_power_fraction"]
-        E = (A * p["fleet.power_kw"] * (idle + (1.0 - idle) * U) * p["opex.pue"] * HOURS_PER_MONTH
-             * p["opex.electricity_price"] * (1.0 + p["opex.electricity_trend"]) ** (m / 12.0))
-        F = (G * p["fleet.power_kw"] * p["opex.colocation_per_kw_month"]
-             * (1.0 + p["opex.colocation_escalation"]) ** (m / 12.0))
+        E = (
+            A
+            * p["fleet.power_kw"]
+            * (idle + (1.0 - idle) * U)
+            * p["opex.pue"]
+            * HOURS_PER_MONTH
+            * p["opex.electricity_price"]
+            * (1.0 + p["opex.electricity_trend"]) ** (m / 12.0)
+        )
+        F = (
+            G
+            * p["fleet.power_kw"]
+            * p["opex.colocation_per_kw_month"]
+            * (1.0 + p["opex.colocation_escalation"]) ** (m / 12.0)
+        )
         M = p["opex.staff_per_month"] + A * p["opex.maintenance_per_gpu_month"]
         V = S * p["opex.cost_per_unit"]
         X = p["churn.retrain_cost"] * n_rel
@@ -258,8 +294,11 @@ def simulate_numpy(params: Mapping, n: int, rng: np.random.Generator | None = No
         if ends.any():
             idx = np.nonzero(ends)[0]
             np.subtract.at(dep_repl_change, (end[idx].astype(int), idx), Q[idx] / dep_months[idx])
-        depreciation = (np.where(m <= dep_months, dep_hw_rate, 0.0)
-                        + np.where(m <= fac_months, dep_fac_rate, 0.0) + dep_repl_rate)
+        depreciation = (
+            np.where(m <= dep_months, dep_hw_rate, 0.0)
+            + np.where(m <= fac_months, dep_fac_rate, 0.0)
+            + dep_repl_rate
+        )
 
         # ---- tax with loss carry-forward ---------------------------------------------------
         income = R - (E + F + M + V) - depreciation - interest - X
@@ -278,9 +317,17 @@ def simulate_numpy(params: Mapping, n: int, rng: np.random.Generator | None = No
         breakeven = np.where(np.isinf(breakeven) & (cum_disc >= 0.0), m, breakeven)
         payback = np.where(np.isinf(payback) & (cum_undisc >= 0.0), m, payback)
 
-        for name, flow in (("revenue", R), ("energy", -E), ("colocation", -F),
-                           ("staff_upkeep", -M), ("variable", -V), ("churn", -X),
-                           ("replacements", -Q), ("tax", -tax), ("financing", -B)):
+        for name, flow in (
+            ("revenue", R),
+            ("energy", -E),
+            ("colocation", -F),
+            ("staff_upkeep", -M),
+            ("variable", -V),
+            ("churn", -X),
+            ("replacements", -Q),
+            ("tax", -tax),
+            ("financing", -B),
+        ):
             pv[name] = pv[name] + flow * d
         if m == T:
             pv["salvage"] = salvage * d

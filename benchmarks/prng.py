@@ -101,6 +101,7 @@ def _counter_kernel(kind: str, n_normals: int, n_uniforms: int, n_inputs: int, m
             return acc, None
 
         if kind == "model-blocked":  # 12 months per draw, like mcengine.model.kernel
+
             def block(acc, ms):
                 counter = ms.astype(jnp.uint32)[:, None]
                 drawn = mr.normals(keys_n, idx, counter, n_normals) if n_normals else []
@@ -166,9 +167,11 @@ def main(argv: list[str] | None = None) -> dict:
     ni = counts["inputs"] if args.inputs is None else args.inputs
     n, T, chunk = args.n, args.months, min(args.chunk, args.n)
     sm = n * T
-    print(f"PRNG-bound limit: {n:,} futures x {T} months, chunk {chunk:,}; model draws {nn} "
-          f"normals + {nu} uniforms per future-month, {ni} input uniforms per future; "
-          f"backend {jax.default_backend()}, {jax.device_count()} device(s)")
+    print(
+        f"PRNG-bound limit: {n:,} futures x {T} months, chunk {chunk:,}; model draws {nn} "
+        f"normals + {nu} uniforms per future-month, {ni} input uniforms per future; "
+        f"backend {jax.default_backend()}, {jax.device_count()} device(s)"
+    )
 
     rows = []
     for kind in ["bits", "uniforms", "normals", "model", "model-blocked"]:
@@ -177,9 +180,16 @@ def main(argv: list[str] | None = None) -> dict:
         f = _counter_kernel(kind, nn, nu, ni if kind.startswith("model") else 0, T)
         t = _time_chunks(f, n, chunk, args.repeats)
         values = sm * (nn + nu)
-        rows.append({"generator": "mcengine.random (threefry2x32 counter)", "what": kind,
-                     "compile_s": t["first_s"] - t["best_s"], "best_s": t["best_s"],
-                     "msps": H.msps(sm, t["best_s"]), "M_values_per_s": values / t["best_s"] / 1e6})
+        rows.append(
+            {
+                "generator": "mcengine.random (threefry2x32 counter)",
+                "what": kind,
+                "compile_s": t["first_s"] - t["best_s"],
+                "best_s": t["best_s"],
+                "msps": H.msps(sm, t["best_s"]),
+                "M_values_per_s": values / t["best_s"] / 1e6,
+            }
+        )
     limit = min((r for r in rows if r["what"].startswith("model")), key=lambda r: r["best_s"])
 
     # jax.random under each implementation: same number of normals / uniforms per chunk.
@@ -193,39 +203,63 @@ def main(argv: list[str] | None = None) -> dict:
             except Exception as exc:  # noqa: BLE001 - an impl missing in this jax
                 print(f"  {impl} {dist}: {exc!r}", file=sys.stderr)
                 continue
-            rows.append({"generator": f"jax.random {impl}", "what": f"{dist} x{per}",
-                         "compile_s": t["first_s"] - t["best_s"], "best_s": t["best_s"],
-                         "msps": H.msps(sm, t["best_s"]),
-                         "M_values_per_s": sm * per / t["best_s"] / 1e6})
+            rows.append(
+                {
+                    "generator": f"jax.random {impl}",
+                    "what": f"{dist} x{per}",
+                    "compile_s": t["first_s"] - t["best_s"],
+                    "best_s": t["best_s"],
+                    "msps": H.msps(sm, t["best_s"]),
+                    "M_values_per_s": sm * per / t["best_s"] / 1e6,
+                }
+            )
 
-    H.print_table(rows, ["generator", "what", "best_s", "msps", "M_values_per_s", "compile_s"],
-                  title="Time to draw the random numbers only (msps = sample-months/s)")
-    print(f"\nPRNG-bound limit for the model's per-future-month draws: {limit['msps']:.3g} "
-          f"sample-months/s ({limit['best_s']:.3f} s for {sm:.3g} sample-months)")
+    H.print_table(
+        rows,
+        ["generator", "what", "best_s", "msps", "M_values_per_s", "compile_s"],
+        title="Time to draw the random numbers only (msps = sample-months/s)",
+    )
+    print(
+        f"\nPRNG-bound limit for the model's per-future-month draws: {limit['msps']:.3g} "
+        f"sample-months/s ({limit['best_s']:.3f} s for {sm:.3g} sample-months)"
+    )
     bits = rows[0]["best_s"]
     unif = rows[1]["best_s"]
     norm = rows[2]["best_s"]
-    print(f"where the time goes (all {nn + nu} values as): threefry bits {bits:.3f} s, "
-          f"+ float conversion {unif - bits:+.3f} s, + ndtri {norm - unif:+.3f} s")
-    out = {"n_samples": n, "horizon_months": T, "chunk": chunk,
-           "draws": {"monthly_normals": nn, "monthly_uniforms": nu, "input_uniforms": ni},
-           "prng_bound_msps": limit["msps"], "rows": rows}
+    print(
+        f"where the time goes (all {nn + nu} values as): threefry bits {bits:.3f} s, "
+        f"+ float conversion {unif - bits:+.3f} s, + ndtri {norm - unif:+.3f} s"
+    )
+    out = {
+        "n_samples": n,
+        "horizon_months": T,
+        "chunk": chunk,
+        "draws": {"monthly_normals": nn, "monthly_uniforms": nu, "input_uniforms": ni},
+        "prng_bound_msps": limit["msps"],
+        "rows": rows,
+    }
     if not args.no_engine:
         # this script imports jax before mcengine could pick its devices, so the child gets the
         # engine's own default (one CPU device per core) through XLA_FLAGS
         flags = os.environ.get("XLA_FLAGS", "")
         if "xla_force_host_platform_device_count" not in flags:
             flags += f" --xla_force_host_platform_device_count={os.cpu_count() or 1}"
-        eng = H.run_child(__file__, "engine", env={"XLA_FLAGS": flags.strip()},
-                          overrides=[f"n_samples={n}", f"horizon_months={T}"],
-                          repeats=max(2, args.repeats))
+        eng = H.run_child(
+            __file__,
+            "engine",
+            env={"XLA_FLAGS": flags.strip()},
+            overrides=[f"n_samples={n}", f"horizon_months={T}"],
+            repeats=max(2, args.repeats),
+        )
         if "error" in eng:
             print(f"engine run failed: {eng['error']}", file=sys.stderr)
         else:
             ratio = limit["msps"] / eng["msps"]
-            print(f"engine (default scenario, same futures and months, "
-                  f"{eng['device_count']} device(s), chunk {eng['chunk_size']:,}): "
-                  f"{eng['msps']:.3g} sample-months/s = {ratio:.2f}x below the PRNG-bound limit")
+            print(
+                f"engine (default scenario, same futures and months, "
+                f"{eng['device_count']} device(s), chunk {eng['chunk_size']:,}): "
+                f"{eng['msps']:.3g} sample-months/s = {ratio:.2f}x below the PRNG-bound limit"
+            )
             out["engine"] = eng
             out["engine_below_limit"] = ratio
     if not args.no_json:

@@ -31,9 +31,15 @@ import _harness as H
 
 # Every optional part off: the static base that the ``parts`` rows add to.
 BASE_OFF = [
-    "market.price_volatility=0", "demand.volatility=0", "market.generation_rate=0",
-    "churn.release_rate=0", "churn.retrain_cost=0", "financing.debt_fraction=0", "tax.rate=0",
-    "fleet.replace_failures=false", "correlations=[]",
+    "market.price_volatility=0",
+    "demand.volatility=0",
+    "market.generation_rate=0",
+    "churn.release_rate=0",
+    "churn.retrain_cost=0",
+    "financing.debt_fraction=0",
+    "tax.rate=0",
+    "fleet.replace_failures=false",
+    "correlations=[]",
 ]
 
 # What switching each part on means (plain values, so the cost is not hidden by a distribution).
@@ -41,8 +47,11 @@ PARTS: dict[str, list[str]] = {
     "volatility": ["market.price_volatility=0.3", "demand.volatility=0.3"],
     "generations": ["market.generation_rate=0.5", "market.generation_price_drop=0.3"],
     "churn": ["churn.release_rate=2", "churn.price_shock=0.9", "churn.retrain_cost=1e6"],
-    "financing": ["financing.debt_fraction=0.5", "financing.interest_rate=0.08",
-                  "financing.term_months=60"],
+    "financing": [
+        "financing.debt_fraction=0.5",
+        "financing.interest_rate=0.08",
+        "financing.term_months=60",
+    ],
     "tax": ["tax.rate=0.21"],
     "replacements": ["fleet.replace_failures=true", "fleet.annual_failure_rate=0.05"],
 }
@@ -50,20 +59,39 @@ PARTS: dict[str, list[str]] = {
 
 def point(label: str, overrides: list[str], scenario, timeout: float, repeats: int = 1) -> dict:
     t0 = time.perf_counter()
-    r = H.run_child(Path(__file__), "engine", scenario=scenario, overrides=overrides,
-                    timeout=timeout, repeats=repeats)
+    r = H.run_child(
+        Path(__file__),
+        "engine",
+        scenario=scenario,
+        overrides=overrides,
+        timeout=timeout,
+        repeats=repeats,
+    )
     row = {"point": label, **r}
     if "error" in r:
         print(f"  {label}: ERROR {r['error'][:300]}", flush=True)
     else:
-        print(f"  {label}: {r['msps']:.3g} sample-months/s, run {r['run_time_s']:.2f} s, compile "
-              f"{r['compile_time_s']:.2f} s, peak RSS {r['peak_rss_mib']:.0f} MiB "
-              f"({time.perf_counter() - t0:.0f} s wall)", flush=True)
+        print(
+            f"  {label}: {r['msps']:.3g} sample-months/s, run {r['run_time_s']:.2f} s, compile "
+            f"{r['compile_time_s']:.2f} s, peak RSS {r['peak_rss_mib']:.0f} MiB "
+            f"({time.perf_counter() - t0:.0f} s wall)",
+            flush=True,
+        )
     return row
 
 
-COLS = ["point", "n_samples", "horizon_months", "chunk_size", "run_time_s", "msps",
-        "compile_time_s", "rss_base_mib", "peak_rss_mib", "p_recoup"]
+COLS = [
+    "point",
+    "n_samples",
+    "horizon_months",
+    "chunk_size",
+    "run_time_s",
+    "msps",
+    "compile_time_s",
+    "rss_base_mib",
+    "peak_rss_mib",
+    "p_recoup",
+]
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -94,8 +122,10 @@ def main(argv: list[str] | None = None) -> dict:
     if "T" in sections:
         n = 100_000 if q else 1_000_000
         print(f"\n[T] horizon sweep at {n:,} futures", flush=True)
-        rows = [run(f"T={T}", [f"n_samples={n}", f"horizon_months={T}"], best_of)
-                for T in [12, 24, 60, 120, 240]]
+        rows = [
+            run(f"T={T}", [f"n_samples={n}", f"horizon_months={T}"], best_of)
+            for T in [12, 24, 60, 120, 240]
+        ]
         H.print_table(rows, COLS, title=f"Scaling with horizon_months (n = {n:,})")
         out["T"] = rows
     if "parts" in sections:
@@ -106,25 +136,42 @@ def main(argv: list[str] | None = None) -> dict:
         for name, ov in PARTS.items():
             rows.append(run(f"+ {name}", [*base, *BASE_OFF, *ov], best_of))
         # correlations: the scenario's own list on top of the base
-        rows.append(run("+ correlations", [*base, *[o for o in BASE_OFF if
-                                                     not o.startswith("correlations")]], best_of))
+        rows.append(
+            run(
+                "+ correlations",
+                [*base, *[o for o in BASE_OFF if not o.startswith("correlations")]],
+                best_of,
+            )
+        )
         rows.append(run("default scenario", base, best_of))
         # main-pass time (compile and pilot excluded: they would hide the parts' cost)
         b = rows[0].get("msps")
         for r in rows:
             if b and r.get("msps"):
                 r["cost_vs_base"] = b / r["msps"]
-        H.print_table(rows, [*COLS[:1], "run_time_s", "msps", "cost_vs_base", "compile_time_s",
-                             "peak_rss_mib", "p_recoup"],
-                      title="Cost of each optional part (main pass, relative to the static base)")
+        H.print_table(
+            rows,
+            [
+                *COLS[:1],
+                "run_time_s",
+                "msps",
+                "cost_vs_base",
+                "compile_time_s",
+                "peak_rss_mib",
+                "p_recoup",
+            ],
+            title="Cost of each optional part (main pass, relative to the static base)",
+        )
         out["parts"] = rows
     if "chunk" in sections:
         n = 262_144 if q else 4_194_304
         sizes = [16384, 65536, 262144] + ([] if q else [1048576, 4194304])  # whole tiles/device
         print(f"\n[chunk] chunk_size sweep at {n:,} x 120", flush=True)
         rows = [run("chunk=auto", [f"n_samples={n}", "horizon_months=120", "chunk_size=null"])]
-        rows += [run(f"chunk={c}", [f"n_samples={n}", "horizon_months=120", f"chunk_size={c}"])
-                 for c in sizes]
+        rows += [
+            run(f"chunk={c}", [f"n_samples={n}", "horizon_months=120", f"chunk_size={c}"])
+            for c in sizes
+        ]
         H.print_table(rows, COLS, title="Throughput against chunk_size")
         out["chunk"] = rows
     out["total_wall_s"] = time.perf_counter() - t_start

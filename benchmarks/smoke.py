@@ -33,17 +33,32 @@ def main(argv: list[str] | None = None) -> dict:
     npy = run_numpy(config, args.numpy_n, args.months, chunk=args.numpy_n)
     ratio = eng["msps"] / npy["msps"]
     rows = [
-        {"impl": "mcengine", "n_samples": args.n, "msps": eng["msps"],
-         "run_time_s": eng["run_time_s"], "compile_time_s": eng["compile_time_s"],
-         "p_recoup": eng["p_recoup"]},
-        {"impl": "numpy", "n_samples": args.numpy_n, "msps": npy["msps"],
-         "run_time_s": npy["run_time_s"], "p_recoup": npy["p_recoup"]},
+        {
+            "impl": "mcengine",
+            "n_samples": args.n,
+            "msps": eng["msps"],
+            "run_time_s": eng["run_time_s"],
+            "compile_time_s": eng["compile_time_s"],
+            "p_recoup": eng["p_recoup"],
+        },
+        {
+            "impl": "numpy",
+            "n_samples": args.numpy_n,
+            "msps": npy["msps"],
+            "run_time_s": npy["run_time_s"],
+            "p_recoup": npy["p_recoup"],
+        },
     ]
-    H.print_table(rows, title=f"smoke: default scenario, {args.months} months "
-                              "(msps = sample-months/s, excl. compile)")
+    H.print_table(
+        rows,
+        title=f"smoke: default scenario, {args.months} months "
+        "(msps = sample-months/s, excl. compile)",
+    )
     z = H.zscore(eng["p_recoup"], eng["p_recoup_se"], npy["p_recoup"], npy["p_recoup_se"])
-    print(f"\nmcengine / numpy throughput: {ratio:.2f}x   (P(recoup) z = {z:+.2f}; "
-          f"total {time.perf_counter() - t0:.0f} s)")
+    print(
+        f"\nmcengine / numpy throughput: {ratio:.2f}x   (P(recoup) z = {z:+.2f}; "
+        f"total {time.perf_counter() - t0:.0f} s)"
+    )
     out = {"mcengine": eng, "numpy": npy, "ratio": ratio, "z_p_recoup": z}
     if not args.no_json:
         H.write_json("smoke", out)

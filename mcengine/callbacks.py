@@ -84,8 +84,9 @@ class SweepCallback(Callback):
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # open_sweep also logs the missing jobs
-                path = write_sweep(sweep_dir, target, allow_missing=self.allow_missing,
-                                   grid=self.grid)
+                path = write_sweep(
+                    sweep_dir, target, allow_missing=self.allow_missing, grid=self.grid
+                )
         except Exception as err:  # never fail the multirun because of the summary file
             log.error("mcengine: could not write %s: %s", target, err)
             return None
@@ -97,8 +98,9 @@ class SweepCallback(Callback):
         sweep_dir, self._pending_dir = self._pending_dir, None
         if sweep_dir is None:
             return
-        log.warning("mcengine: the multirun ended early (a job failed); combining the jobs "
-                    "that finished")
+        log.warning(
+            "mcengine: the multirun ended early (a job failed); combining the jobs that finished"
+        )
         self.write(sweep_dir)
 
 

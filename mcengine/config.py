@@ -160,8 +160,14 @@ class RunSettings:
             raise ConfigError(f"precision must be float32 or float64, got {precision!r}.")
         levels = cfg.get("quantiles", DEFAULT_QUANTILES)
         levels = [] if levels is None else levels
-        if not isinstance(levels, Sequence) or isinstance(levels, str) or not levels or any(
-            isinstance(q, bool) or not isinstance(q, int | float) or not 0 < q < 1 for q in levels
+        if (
+            not isinstance(levels, Sequence)
+            or isinstance(levels, str)
+            or not levels
+            or any(
+                isinstance(q, bool) or not isinstance(q, int | float) or not 0 < q < 1
+                for q in levels
+            )
         ):
             raise ConfigError(
                 f"quantiles must be a non-empty list of levels strictly between 0 and 1, "

@@ -14,21 +14,41 @@ import math
 H = 730.0
 
 DEFAULTS = {
-    "horizon_months": 60, "discount_rate": 0.10,
-    "fleet": {"system_overhead": 0.0, "annual_failure_rate": 0.0, "replace_failures": False,
-              "power_kw": 0.0, "salvage_fraction": 0.0},
+    "horizon_months": 60,
+    "discount_rate": 0.10,
+    "fleet": {
+        "system_overhead": 0.0,
+        "annual_failure_rate": 0.0,
+        "replace_failures": False,
+        "power_kw": 0.0,
+        "salvage_fraction": 0.0,
+    },
     "upfront": {"facility": 0.0, "training": 0.0},
     "financing": {"debt_fraction": 0.0, "interest_rate": 0.0, "term_months": 0},
-    "market": {"units_per_gpu_hour": 1.0, "price_trend": 0.0, "price_volatility": 0.0,
-               "generation_rate": 0.0, "generation_price_drop": 0.0,
-               "generation_demand_shock": 1.0, "demand_correlation": 0.0, "revenue_share": 0.0},
+    "market": {
+        "units_per_gpu_hour": 1.0,
+        "price_trend": 0.0,
+        "price_volatility": 0.0,
+        "generation_rate": 0.0,
+        "generation_price_drop": 0.0,
+        "generation_demand_shock": 1.0,
+        "demand_correlation": 0.0,
+        "revenue_share": 0.0,
+    },
     "churn": {"release_rate": 0.0, "price_shock": 1.0, "demand_shock": 1.0, "retrain_cost": 0.0},
     "demand": {"growth": 0.0, "volatility": 0.0, "max_utilization": 1.0},
     "efficiency": {"gain": 0.0},
-    "opex": {"idle_power_fraction": 0.3, "pue": 1.3, "electricity_price": 0.0,
-             "electricity_trend": 0.0, "colocation_per_kw_month": 0.0,
-             "colocation_escalation": 0.0, "staff_per_month": 0.0,
-             "maintenance_per_gpu_month": 0.0, "cost_per_unit": 0.0},
+    "opex": {
+        "idle_power_fraction": 0.3,
+        "pue": 1.3,
+        "electricity_price": 0.0,
+        "electricity_trend": 0.0,
+        "colocation_per_kw_month": 0.0,
+        "colocation_escalation": 0.0,
+        "staff_per_month": 0.0,
+        "maintenance_per_gpu_month": 0.0,
+        "cost_per_unit": 0.0,
+    },
     "tax": {"rate": 0.0, "depreciation_years": 5, "facility_years": 20},
 }
 
@@ -93,8 +113,22 @@ def hand_model(params: dict, horizon_months=None, z=None, z2=None, n_gen=None, n
     undiscounted = -(K - L)
     breakeven = math.inf
     payback = math.inf
-    pv = dict.fromkeys(("revenue", "energy", "colocation", "staff_upkeep", "variable", "churn",
-                        "replacements", "financing", "tax", "upfront", "salvage"), 0.0)
+    pv = dict.fromkeys(
+        (
+            "revenue",
+            "energy",
+            "colocation",
+            "staff_upkeep",
+            "variable",
+            "churn",
+            "replacements",
+            "financing",
+            "tax",
+            "upfront",
+            "salvage",
+        ),
+        0.0,
+    )
     sum_R = 0.0
     sum_cost_of_revenue = 0.0
     sum_spend = K - L
@@ -110,11 +144,17 @@ def hand_model(params: dict, horizon_months=None, z=None, z2=None, n_gen=None, n
         if n_rel[m - 1] > 0:
             jump_p += n_rel[m - 1] * math.log(p("churn", "price_shock"))
             jump_d += n_rel[m - 1] * math.log(p("churn", "demand_shock"))
-        log_price += ((math.log(1 + p("market", "price_trend")) - price_vol**2 / 2) / 12
-                      + price_vol * math.sqrt(1 / 12) * z[m - 1] + jump_p)
+        log_price += (
+            (math.log(1 + p("market", "price_trend")) - price_vol**2 / 2) / 12
+            + price_vol * math.sqrt(1 / 12) * z[m - 1]
+            + jump_p
+        )
         w = rho * z[m - 1] + math.sqrt(1 - rho**2) * z2[m - 1]
-        log_demand += ((math.log(1 + p("demand", "growth")) - demand_vol**2 / 2) / 12
-                       + demand_vol * math.sqrt(1 / 12) * w + jump_d)
+        log_demand += (
+            (math.log(1 + p("demand", "growth")) - demand_vol**2 / 2) / 12
+            + demand_vol * math.sqrt(1 / 12) * w
+            + jump_d
+        )
         price = math.exp(log_price)
         demand = math.exp(log_demand)
 
@@ -130,11 +170,21 @@ def hand_model(params: dict, horizon_months=None, z=None, z2=None, n_gen=None, n
         # cash flows
         revenue = sold * price * (1 - p("market", "revenue_share"))
         idle = p("opex", "idle_power_fraction")
-        energy = (active * p("fleet", "power_kw") * (idle + (1 - idle) * util) * p("opex", "pue")
-                  * H * p("opex", "electricity_price")
-                  * (1 + p("opex", "electricity_trend")) ** (m / 12))
-        colocation = (G * p("fleet", "power_kw") * p("opex", "colocation_per_kw_month")
-                      * (1 + p("opex", "colocation_escalation")) ** (m / 12))
+        energy = (
+            active
+            * p("fleet", "power_kw")
+            * (idle + (1 - idle) * util)
+            * p("opex", "pue")
+            * H
+            * p("opex", "electricity_price")
+            * (1 + p("opex", "electricity_trend")) ** (m / 12)
+        )
+        colocation = (
+            G
+            * p("fleet", "power_kw")
+            * p("opex", "colocation_per_kw_month")
+            * (1 + p("opex", "colocation_escalation")) ** (m / 12)
+        )
         upkeep = p("opex", "staff_per_month") + active * p("opex", "maintenance_per_gpu_month")
         variable = sold * p("opex", "cost_per_unit")
         churn = p("churn", "retrain_cost") * n_rel[m - 1]
@@ -161,14 +211,12 @@ def hand_model(params: dict, horizon_months=None, z=None, z2=None, n_gen=None, n
                 depreciation += cost / dep_months
         replacements_bought.append((m, replacement))
 
-        income = (revenue - energy - colocation - upkeep - variable - depreciation - interest
-                  - churn)
+        income = revenue - energy - colocation - upkeep - variable - depreciation - interest - churn
         after_losses = income - nol
         tax = p("tax", "rate") * max(0.0, after_losses)
         nol = max(0.0, -after_losses)
 
-        cash = (revenue - energy - colocation - upkeep - variable - churn - replacement - debt
-                - tax)
+        cash = revenue - energy - colocation - upkeep - variable - churn - replacement - debt - tax
         if m == T:
             salvage = p("fleet", "salvage_fraction") * K_hw
             cash += salvage
@@ -195,10 +243,26 @@ def hand_model(params: dict, horizon_months=None, z=None, z2=None, n_gen=None, n
         sum_R += revenue
         sum_cost_of_revenue += energy + colocation + upkeep + variable + depreciation
         sum_spend += energy + colocation + upkeep + variable + churn + replacement + debt + tax
-        monthly.append(dict(m=m, price=price, util=util, revenue=revenue, energy=energy,
-                            colocation=colocation, upkeep=upkeep, variable=variable, churn=churn,
-                            replacement=replacement, debt=debt, interest=interest,
-                            depreciation=depreciation, income=income, tax=tax, cash=cash))
+        monthly.append(
+            dict(
+                m=m,
+                price=price,
+                util=util,
+                revenue=revenue,
+                energy=energy,
+                colocation=colocation,
+                upkeep=upkeep,
+                variable=variable,
+                churn=churn,
+                replacement=replacement,
+                debt=debt,
+                interest=interest,
+                depreciation=depreciation,
+                income=income,
+                tax=tax,
+                cash=cash,
+            )
+        )
 
     pv["financing"] += L
     pv["upfront"] = -K
@@ -211,6 +275,8 @@ def hand_model(params: dict, horizon_months=None, z=None, z2=None, n_gen=None, n
         "spend_to_revenue": sum_spend / sum_R,
         "cum_cash": cum_cash,
         "pv": pv,
-        "K": K, "K_hw": K_hw, "L": L,
+        "K": K,
+        "K_hw": K_hw,
+        "L": L,
         "monthly": monthly,
     }

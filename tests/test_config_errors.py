@@ -105,9 +105,16 @@ def test_run_settings(bad):
 
 def test_cli_reports_config_errors_without_a_traceback(tmp_path):
     proc = subprocess.run(
-        [sys.executable, "-m", "mcengine.cli", "market.price0={dist: normale, mean: 2, sd: 1}",
-         f"hydra.run.dir={tmp_path}"],
-        capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "mcengine.cli",
+            "market.price0={dist: normale, mean: 2, sd: 1}",
+            f"hydra.run.dir={tmp_path}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert proc.returncode == 2
     assert "market.price0" in proc.stderr and "did you mean 'normal'" in proc.stderr

@@ -31,7 +31,10 @@ def test_two_slurm_tasks_equal_one_process(tmp_path):
     single = tmp_path / "single"
     subprocess.run(
         [sys.executable, "-m", "mcengine.cli", *ARGS, f"hydra.run.dir={single}"],
-        env=_env(), check=True, capture_output=True, timeout=600,
+        env=_env(),
+        check=True,
+        capture_output=True,
+        timeout=600,
     )
     multi = tmp_path / "multi"
     job = str(random.randint(1, 4000))
@@ -39,10 +42,15 @@ def test_two_slurm_tasks_equal_one_process(tmp_path):
         subprocess.Popen(
             [sys.executable, "-m", "mcengine.cli", *ARGS, f"hydra.run.dir={multi}"],
             env=_env(
-                SLURM_JOB_ID=job, SLURM_STEP_NODELIST="localhost", SLURM_NTASKS="2",
-                SLURM_PROCID=str(rank), SLURM_LOCALID=str(rank),
+                SLURM_JOB_ID=job,
+                SLURM_STEP_NODELIST="localhost",
+                SLURM_NTASKS="2",
+                SLURM_PROCID=str(rank),
+                SLURM_LOCALID=str(rank),
             ),
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
         )
         for rank in range(2)
     ]

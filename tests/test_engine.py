@@ -104,8 +104,19 @@ def test_p_breakeven_by_is_a_cdf_ending_at_p_recoup(reference):
 
 def test_provenance_attributes(reference):
     attrs = reference.attrs
-    for key in ("config", "overrides", "seed", "n_samples", "mcengine_version", "jax_version",
-                "jax_backend", "device_count", "git_commit", "run_time_s", "chunk_size"):
+    for key in (
+        "config",
+        "overrides",
+        "seed",
+        "n_samples",
+        "mcengine_version",
+        "jax_version",
+        "jax_backend",
+        "device_count",
+        "git_commit",
+        "run_time_s",
+        "chunk_size",
+    ):
         assert key in attrs, key
     assert f"n_samples: {4 * UNIT + 1000}" in attrs["config"]
 

@@ -25,34 +25,59 @@ Z = 4.0  # standard errors allowed
 CONFIG = {
     "horizon_months": 60,
     "discount_rate": {"dist": "uniform", "low": 0.08, "high": 0.12},
-    "fleet": {"gpus": 64,
-              "gpu_price": {"dist": "lognormal", "median": 25_000.0, "sd_log": 0.15},
-              "system_overhead": {"dist": "triangular", "min": 0.15, "mode": 0.25, "max": 0.4},
-              "power_kw": 1.2, "annual_failure_rate": 0.05, "replace_failures": True,
-              "salvage_fraction": 0.1},
+    "fleet": {
+        "gpus": 64,
+        "gpu_price": {"dist": "lognormal", "median": 25_000.0, "sd_log": 0.15},
+        "system_overhead": {"dist": "triangular", "min": 0.15, "mode": 0.25, "max": 0.4},
+        "power_kw": 1.2,
+        "annual_failure_rate": 0.05,
+        "replace_failures": True,
+        "salvage_fraction": 0.1,
+    },
     "upfront": {"training": 100_000.0, "facility": 50_000.0},
     "financing": {"debt_fraction": 0.5, "interest_rate": 0.08, "term_months": 36},
-    "market": {"price0": {"dist": "pert", "min": 3.0, "mode": 4.0, "max": 5.0},
-               "price_trend": {"dist": "normal", "mean": -0.1, "sd": 0.08, "low": -0.9},
-               "price_volatility": 0.3, "generation_rate": 0.5,
-               "generation_price_drop": {"dist": "beta", "alpha": 2.0, "beta": 5.0,
-                                         "low": 0.05, "high": 0.45},
-               "generation_demand_shock": 1.1, "demand_correlation": 0.5,
-               "revenue_share": 0.05},
-    "churn": {"release_rate": 2.0, "price_shock": 0.95, "demand_shock": 0.97,
-              "retrain_cost": {"dist": "lognormal", "p05": 5_000.0, "p95": 20_000.0}},
-    "demand": {"utilization0": {"dist": "beta", "alpha": 6.0, "beta": 3.0},
-               "growth": {"dist": "normal", "mean": 0.15, "sd": 0.15, "low": 0.0},
-               "volatility": 0.25,
-               "max_utilization": 0.95},
+    "market": {
+        "price0": {"dist": "pert", "min": 3.0, "mode": 4.0, "max": 5.0},
+        "price_trend": {"dist": "normal", "mean": -0.1, "sd": 0.08, "low": -0.9},
+        "price_volatility": 0.3,
+        "generation_rate": 0.5,
+        "generation_price_drop": {
+            "dist": "beta",
+            "alpha": 2.0,
+            "beta": 5.0,
+            "low": 0.05,
+            "high": 0.45,
+        },
+        "generation_demand_shock": 1.1,
+        "demand_correlation": 0.5,
+        "revenue_share": 0.05,
+    },
+    "churn": {
+        "release_rate": 2.0,
+        "price_shock": 0.95,
+        "demand_shock": 0.97,
+        "retrain_cost": {"dist": "lognormal", "p05": 5_000.0, "p95": 20_000.0},
+    },
+    "demand": {
+        "utilization0": {"dist": "beta", "alpha": 6.0, "beta": 3.0},
+        "growth": {"dist": "normal", "mean": 0.15, "sd": 0.15, "low": 0.0},
+        "volatility": 0.25,
+        "max_utilization": 0.95,
+    },
     "efficiency": {"gain": 0.1},
-    "opex": {"electricity_price": {"dist": "triangular", "min": 0.05, "mode": 0.08, "max": 0.14},
-             "colocation_per_kw_month": 60.0, "staff_per_month": 2_000.0,
-             "maintenance_per_gpu_month": 15.0, "cost_per_unit": 0.02},
+    "opex": {
+        "electricity_price": {"dist": "triangular", "min": 0.05, "mode": 0.08, "max": 0.14},
+        "colocation_per_kw_month": 60.0,
+        "staff_per_month": 2_000.0,
+        "maintenance_per_gpu_month": 15.0,
+        "cost_per_unit": 0.02,
+    },
     "tax": {"rate": 0.21},
     # the copula path, end to end: rank correlations between uncertain inputs
-    "correlations": [["market.price0", "demand.utilization0", -0.4],
-                     ["fleet.gpu_price", "market.price_trend", 0.3]],
+    "correlations": [
+        ["market.price0", "demand.utilization0", -0.4],
+        ["fleet.gpu_price", "market.price_trend", 0.3],
+    ],
 }
 
 
@@ -71,9 +96,16 @@ def engine():
     import mcengine
 
     scenario = flatten(_container(mcengine.load_config(scenario="gpu_cloud")))
-    cfg = mcengine.load_config(scenario="gpu_cloud", overrides=[
-        *model_overrides(CONFIG, base=scenario), f"n_samples={N}", "seed=2024",
-        "++progress=false", "sensitivity.deciles=false"])
+    cfg = mcengine.load_config(
+        scenario="gpu_cloud",
+        overrides=[
+            *model_overrides(CONFIG, base=scenario),
+            f"n_samples={N}",
+            "seed=2024",
+            "++progress=false",
+            "sensitivity.deciles=false",
+        ],
+    )
     resolved = flatten(_container(cfg))
     assert resolved["correlations"] == CONFIG["correlations"]
     for path, value in full_params(CONFIG).items():  # the engine really got this config
@@ -113,16 +145,19 @@ def test_p_recoup(engine, ref):
     p_ref = ref["recouped"].mean()
     p_eng = float(engine["p_recoup"])
     assert abs(p_eng - p_ref) <= _prop_tol(p_ref, N, n_eng), (p_eng, p_ref)
-    assert math.isclose(float(engine["p_recoup_se"]), math.sqrt(p_eng * (1 - p_eng) / n_eng),
-                        rel_tol=1e-3)
+    assert math.isclose(
+        float(engine["p_recoup_se"]), math.sqrt(p_eng * (1 - p_eng) / n_eng), rel_tol=1e-3
+    )
 
 
 def test_npv_mean(engine, ref):
     n_eng = int(engine.attrs.get("n_samples", N))
     sd = ref["npv"].std(ddof=1)
     diff = float(engine["npv_mean"]) - ref["npv"].mean()
-    assert abs(diff) <= Z * sd * math.sqrt(1 / N + 1 / n_eng), (float(engine["npv_mean"]),
-                                                                 ref["npv"].mean())
+    assert abs(diff) <= Z * sd * math.sqrt(1 / N + 1 / n_eng), (
+        float(engine["npv_mean"]),
+        ref["npv"].mean(),
+    )
     # the engine's SE is its sample sd / sqrt(n); two sample sds of NPV (kurtosis k) differ by
     # a relative sd of sqrt((k - 1) / 4 * (1 / n1 + 1 / n2))
     k = stats.kurtosis(ref["npv"], fisher=False)
@@ -187,23 +222,28 @@ def test_pv_means(engine, ref):
         tol = Z * x.std(ddof=1) * math.sqrt(1 / N + 1 / n_eng) + 1e-5 * abs(x).mean()
         got = float(pv.sel(component=c))
         assert abs(got - x.mean()) <= tol, (c, got, x.mean(), tol)
-    np.testing.assert_allclose(float(pv.sum()), float(engine["npv_mean"]), rtol=1e-5,
-                               atol=1e-6 * float(abs(pv).sum()))
+    np.testing.assert_allclose(
+        float(pv.sum()), float(engine["npv_mean"]), rtol=1e-5, atol=1e-6 * float(abs(pv).sum())
+    )
 
 
 def test_sample_inputs_families():
     """The reference's sampler draws each family's textbook distribution (KS against scipy)
     and the requested rank correlation (Fisher z)."""
     n = 100_000
-    cfg = {"a": {"normal": {"dist": "normal", "mean": 2.0, "sd": 0.5},
-                 "ln_median": {"dist": "lognormal", "median": 3.0, "sd_log": 0.4},
-                 "ln_q": {"dist": "lognormal", "p05": 0.1, "p95": 0.3},
-                 "unif": {"dist": "uniform", "low": -1.0, "high": 3.0},
-                 "pert": {"dist": "pert", "min": 1.0, "mode": 2.0, "max": 6.0},
-                 "tri": {"dist": "triangular", "min": 1.0, "mode": 2.0, "max": 6.0},
-                 "beta": {"dist": "beta", "alpha": 6.0, "beta": 3.0},
-                 "trunc": {"dist": "normal", "mean": 0.15, "sd": 0.15, "low": 0.0},
-                 "plain": 7.0}}
+    cfg = {
+        "a": {
+            "normal": {"dist": "normal", "mean": 2.0, "sd": 0.5},
+            "ln_median": {"dist": "lognormal", "median": 3.0, "sd_log": 0.4},
+            "ln_q": {"dist": "lognormal", "p05": 0.1, "p95": 0.3},
+            "unif": {"dist": "uniform", "low": -1.0, "high": 3.0},
+            "pert": {"dist": "pert", "min": 1.0, "mode": 2.0, "max": 6.0},
+            "tri": {"dist": "triangular", "min": 1.0, "mode": 2.0, "max": 6.0},
+            "beta": {"dist": "beta", "alpha": 6.0, "beta": 3.0},
+            "trunc": {"dist": "normal", "mean": 0.15, "sd": 0.15, "low": 0.0},
+            "plain": 7.0,
+        }
+    }
     x = sample_inputs(cfg, n, np.random.default_rng(5))["a"]
     assert x["plain"] == 7.0
     z95 = stats.norm.ppf(0.95)
@@ -220,7 +260,8 @@ def test_sample_inputs_families():
     crit = stats.kstwo.ppf(0.999, n)  # one-sample KS at the 0.1 % level
     for name, dist in want.items():
         assert stats.kstest(x[name], dist.cdf).statistic < crit, name
-    corr = sample_inputs({**cfg, "correlations": [["a.normal", "a.unif", 0.6]]}, n,
-                         np.random.default_rng(6))["a"]
+    corr = sample_inputs(
+        {**cfg, "correlations": [["a.normal", "a.unif", 0.6]]}, n, np.random.default_rng(6)
+    )["a"]
     r = stats.spearmanr(corr["normal"], corr["unif"]).statistic
     assert abs(math.atanh(r) - math.atanh(0.6)) <= 4 * math.sqrt(1.06 / (n - 3))

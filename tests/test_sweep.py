@@ -52,37 +52,54 @@ def fake_results(values: dict, overrides: list[str], months: int = 4) -> xr.Data
     return ds
 
 
-def make_job(sweep_dir: Path, num: int, overrides: list[str], results: bool = True,
-             output: str = "results.nc") -> Path:
+def make_job(
+    sweep_dir: Path,
+    num: int,
+    overrides: list[str],
+    results: bool = True,
+    output: str = "results.nc",
+) -> Path:
     """Fabricate ``<sweep_dir>/<num>/`` as a Hydra job would leave it."""
     job_dir = sweep_dir / str(num)
     (job_dir / ".hydra").mkdir(parents=True)
-    values = {o.split("=", 1)[0].lstrip("+"): yaml.safe_load(o.split("=", 1)[1])
-              for o in overrides}
+    values = {o.split("=", 1)[0].lstrip("+"): yaml.safe_load(o.split("=", 1)[1]) for o in overrides}
     (job_dir / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump(overrides))
     (job_dir / ".hydra" / "config.yaml").write_text(yaml.safe_dump({"output": output, **values}))
     (job_dir / ".hydra" / "hydra.yaml").write_text(
-        yaml.safe_dump({"hydra": {"job": {"num": num}, "sweep": {"dir": str(sweep_dir)}}}))
+        yaml.safe_dump({"hydra": {"job": {"num": num}, "sweep": {"dir": str(sweep_dir)}}})
+    )
     if results:
         fake_results(values, overrides).to_netcdf(job_dir / output, engine="h5netcdf")
     return job_dir
 
 
-def write_multirun_yaml(sweep_dir: Path, task: list[str],
-                        target: str = sweep.BASIC_SWEEPER) -> None:
-    cfg = {"hydra": {"sweeper": {"_target_": target, "max_batch_size": None, "params": None},
-                     "overrides": {"task": task}, "sweep": {"dir": str(sweep_dir)}}}
+def write_multirun_yaml(
+    sweep_dir: Path, task: list[str], target: str = sweep.BASIC_SWEEPER
+) -> None:
+    cfg = {
+        "hydra": {
+            "sweeper": {"_target_": target, "max_batch_size": None, "params": None},
+            "overrides": {"task": task},
+            "sweep": {"dir": str(sweep_dir)},
+        }
+    }
     (sweep_dir / "multirun.yaml").write_text(yaml.safe_dump(cfg))
 
 
-def make_grid(sweep_dir: Path, trends=(-0.2, -0.4), gpus=(64, 128), skip=(),
-              drop_dirs=()) -> list[list[str]]:
+def make_grid(
+    sweep_dir: Path, trends=(-0.2, -0.4), gpus=(64, 128), skip=(), drop_dirs=()
+) -> list[list[str]]:
     """A 2-key grid sweep in the basic sweeper's job order."""
-    task = [f"market.price_trend={','.join(map(str, trends))}",
-            f"fleet.gpus={','.join(map(str, gpus))}", "n_samples=100"]
+    task = [
+        f"market.price_trend={','.join(map(str, trends))}",
+        f"fleet.gpus={','.join(map(str, gpus))}",
+        "n_samples=100",
+    ]
     write_multirun_yaml(sweep_dir, task)
-    jobs = [[f"market.price_trend={t}", f"fleet.gpus={g}", "n_samples=100"]
-            for t, g in itertools.product(trends, gpus)]
+    jobs = [
+        [f"market.price_trend={t}", f"fleet.gpus={g}", "n_samples=100"]
+        for t, g in itertools.product(trends, gpus)
+    ]
     for num, ov in enumerate(jobs):
         if num not in drop_dirs:
             make_job(sweep_dir, num, ov, results=num not in skip)
@@ -160,7 +177,8 @@ def test_single_key_and_number_parsing(tmp_path: Path) -> None:
     assert ds["p_recoup"].dims == ("market.price0",)
     assert ds["market.price0"].values.tolist() == [2.5, 3.0, 1000.0]
     assert ds["p_recoup"].sel({"market.price0": 1000.0}).item() == pytest.approx(
-        job_results(tmp_path, 0)["p_recoup"].item())
+        job_results(tmp_path, 0)["p_recoup"].item()
+    )
 
 
 def test_string_values_and_group_keys(tmp_path: Path) -> None:
@@ -256,8 +274,7 @@ def test_allow_missing_records_and_warns(tmp_path: Path) -> None:
     assert not ds["job_ok"].sel(gone) and ds["job_num"].sel(gone) == -1
     assert np.isnan(ds["p_recoup"].sel(gone)) and ds["config"].sel(gone).item() == ""
     assert int(ds["job_ok"].sum()) == 2
-    assert_cell_is_job(ds, {"market.price_trend": -0.2, "fleet.gpus": 64},
-                       job_results(tmp_path, 0))
+    assert_cell_is_job(ds, {"market.price_trend": -0.2, "fleet.gpus": 64}, job_results(tmp_path, 0))
 
 
 def test_whole_row_missing_keeps_grid_coords(tmp_path: Path) -> None:
@@ -284,8 +301,9 @@ def test_write_sweep_round_trip(tmp_path: Path) -> None:
     assert path == tmp_path / "sweep.nc"
     back = open_sweep_file(path)
     ds = open_sweep(tmp_path)
-    xr.testing.assert_allclose(back.drop_vars(["config", "overrides"]),
-                               ds.drop_vars(["config", "overrides"]))
+    xr.testing.assert_allclose(
+        back.drop_vars(["config", "overrides"]), ds.drop_vars(["config", "overrides"])
+    )
     assert (back["config"].values == ds["config"].values).all()
     assert back.attrs["swept_keys"] == ds.attrs["swept_keys"]
     assert back.attrs["missing_jobs"] == []
@@ -318,8 +336,10 @@ def test_atomic_write_leaves_no_partial_file(tmp_path: Path, monkeypatch) -> Non
     with pytest.raises(OSError, match="disk full"):
         write_sweep(tmp_path)
     assert target.read_bytes() == b"previous"
-    assert sorted(p.name for p in tmp_path.iterdir() if p.is_file()) == ["multirun.yaml",
-                                                                          "sweep.nc"]
+    assert sorted(p.name for p in tmp_path.iterdir() if p.is_file()) == [
+        "multirun.yaml",
+        "sweep.nc",
+    ]
 
 
 # --------------------------------------------------------------------------- console script
@@ -423,10 +443,19 @@ def _run_toy(tmp_path: Path, *overrides: str) -> subprocess.CompletedProcess:
     (app / "conf").mkdir(parents=True)
     (app / "conf" / "config.yaml").write_text(TOY_CONFIG)
     (app / "toy.py").write_text(textwrap.dedent(TOY_APP.format(tests=str(Path(__file__).parent))))
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).parents[1]),
-                                                         os.environ.get("PYTHONPATH", "")])}
-    cmd = [sys.executable, str(app / "toy.py"), "-m", f"hydra.sweep.dir={tmp_path / 'sweep'}",
-           *overrides]
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(
+            [str(Path(__file__).parents[1]), os.environ.get("PYTHONPATH", "")]
+        ),
+    }
+    cmd = [
+        sys.executable,
+        str(app / "toy.py"),
+        "-m",
+        f"hydra.sweep.dir={tmp_path / 'sweep'}",
+        *overrides,
+    ]
     return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
 
 
@@ -469,20 +498,35 @@ def test_slurm_gpu_launcher_config_builds_an_sbatch_script(tmp_path: Path, monke
     path = Path(__file__).parents[1] / "conf" / "hydra" / "launcher" / "slurm_gpu.yaml"
     raw = yaml.safe_load(path.read_text())
     assert raw.pop("defaults") == ["submitit_slurm", "_self_"]
-    user = {"name": "mcengine", "submitit_folder": str(tmp_path / "%j"), "gpus_per_node": 4,
-            "additional_parameters": {"mail-type": "END"}}
+    user = {
+        "name": "mcengine",
+        "submitit_folder": str(tmp_path / "%j"),
+        "gpus_per_node": 4,
+        "additional_parameters": {"mail-type": "END"},
+    }
     cfg = OmegaConf.merge(OmegaConf.structured(SlurmQueueConf), raw, user)  # type-checks keys
     params = OmegaConf.to_container(cfg, resolve=True)
     params.pop("_target_")
     # what hydra_submitit_launcher does with these parameters
-    executor = submitit.AutoExecutor(folder=params.pop("submitit_folder"), cluster="slurm",
-                                     slurm_max_num_timeout=params.pop("max_num_timeout"))
+    executor = submitit.AutoExecutor(
+        folder=params.pop("submitit_folder"),
+        cluster="slurm",
+        slurm_max_num_timeout=params.pop("max_num_timeout"),
+    )
     base = set(OmegaConf.structured(BaseQueueConf).keys())
     executor.update_parameters(**{k if k in base else f"slurm_{k}": v for k, v in params.items()})
     script = executor._executor._make_submission_file_text("python -m x", "uid")
-    for line in ["--partition=gpu", "--gpus-per-node=4", "--ntasks-per-node=1",
-                 "--cpus-per-task=8", "--mem=64GB", "--time=240", "@120\n",
-                 "--mail-type=END", "export PYTHONUNBUFFERED=1"]:
+    for line in [
+        "--partition=gpu",
+        "--gpus-per-node=4",
+        "--ntasks-per-node=1",
+        "--cpus-per-task=8",
+        "--mem=64GB",
+        "--time=240",
+        "@120\n",
+        "--mail-type=END",
+        "export PYTHONUNBUFFERED=1",
+    ]:
         assert line in script, line
 
 

@@ -43,14 +43,20 @@ def _load(path: Path):
 def test_submitit_local_multirun_writes_sweep(tmp_path: Path) -> None:
     sweep_dir = tmp_path / "sweep"
     cmd = [
-        *_mcengine(), "-m", "hydra/launcher=submitit_local",
+        *_mcengine(),
+        "-m",
+        "hydra/launcher=submitit_local",
         f"market.price_trend={','.join(map(str, TRENDS))}",
         f"fleet.gpus={','.join(map(str, GPUS))}",
-        "n_samples=20000", "progress=false",
-        f"hydra.sweep.dir={sweep_dir}", "hydra.launcher.timeout_min=20",
+        "n_samples=20000",
+        "progress=false",
+        f"hydra.sweep.dir={sweep_dir}",
+        "hydra.launcher.timeout_min=20",
     ]
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT),
-                                                                     os.environ.get("PYTHONPATH")]))}
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+    }
     run = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=1500)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
 
@@ -67,8 +73,12 @@ def test_submitit_local_multirun_writes_sweep(tmp_path: Path) -> None:
         job_dir = sweep_dir / str(num)
         overrides = yaml.safe_load((job_dir / ".hydra" / "overrides.yaml").read_text())
         values = dict(o.split("=", 1) for o in overrides)
-        cell = ds.sel({"market.price_trend": float(values["market.price_trend"]),
-                       "fleet.gpus": int(values["fleet.gpus"])})
+        cell = ds.sel(
+            {
+                "market.price_trend": float(values["market.price_trend"]),
+                "fleet.gpus": int(values["fleet.gpus"]),
+            }
+        )
         job = _load(job_dir / "results.nc")
         assert int(cell["job_num"]) == num
         for name, var in job.data_vars.items():

@@ -45,63 +45,107 @@ def _with(base: dict, **sections) -> dict:
 EXAMPLES = {
     "base": BASE,
     # 60 % debt at 8 % over 36 months: level annuity, interest deductible
-    "financing": _with(BASE, financing={"debt_fraction": 0.6, "interest_rate": 0.08,
-                                        "term_months": 36},
-                       tax={"rate": 0.21}),
-    "interest_free_loan": _with(BASE, financing={"debt_fraction": 0.5, "interest_rate": 0.0,
-                                                 "term_months": 24}),
+    "financing": _with(
+        BASE,
+        financing={"debt_fraction": 0.6, "interest_rate": 0.08, "term_months": 36},
+        tax={"rate": 0.21},
+    ),
+    "interest_free_loan": _with(
+        BASE, financing={"debt_fraction": 0.5, "interest_rate": 0.0, "term_months": 24}
+    ),
     # a loan whose term runs past the horizon: payments beyond T are outside it
-    "loan_past_horizon": _with(BASE, horizon_months=24,
-                               financing={"debt_fraction": 0.7, "interest_rate": 0.09,
-                                          "term_months": 48}),
-    "failures_no_replacement": _with(BASE, fleet={"annual_failure_rate": 0.08},
-                                     opex={"maintenance_per_gpu_month": 25.0}),
+    "loan_past_horizon": _with(
+        BASE,
+        horizon_months=24,
+        financing={"debt_fraction": 0.7, "interest_rate": 0.09, "term_months": 48},
+    ),
+    "failures_no_replacement": _with(
+        BASE, fleet={"annual_failure_rate": 0.08}, opex={"maintenance_per_gpu_month": 25.0}
+    ),
     # replacements follow the price index and are depreciated after purchase
-    "failures_replacement": _with(BASE, fleet={"annual_failure_rate": 0.08,
-                                               "replace_failures": True},
-                                  tax={"rate": 0.25, "depreciation_years": 2},
-                                  horizon_months=48),
+    "failures_replacement": _with(
+        BASE,
+        fleet={"annual_failure_rate": 0.08, "replace_failures": True},
+        tax={"rate": 0.25, "depreciation_years": 2},
+        horizon_months=48,
+    ),
     # training expensed at month 0, carried forward; facility depreciated; salvage
-    "tax_loss_carry_forward": _with(BASE, upfront={"training": 120_000.0, "facility": 60_000.0},
-                                    tax={"rate": 0.21, "depreciation_years": 4,
-                                         "facility_years": 3},
-                                    fleet={"salvage_fraction": 0.15}),
-    "opex_escalations": _with(BASE, opex={"colocation_per_kw_month": 120.0,
-                                          "colocation_escalation": 0.04,
-                                          "electricity_trend": 0.05, "staff_per_month": 1_000.0,
-                                          "maintenance_per_gpu_month": 15.0,
-                                          "cost_per_unit": 0.02, "pue": 1.4,
-                                          "idle_power_fraction": 0.25},
-                              discount_rate=0.12),
+    "tax_loss_carry_forward": _with(
+        BASE,
+        upfront={"training": 120_000.0, "facility": 60_000.0},
+        tax={"rate": 0.21, "depreciation_years": 4, "facility_years": 3},
+        fleet={"salvage_fraction": 0.15},
+    ),
+    "opex_escalations": _with(
+        BASE,
+        opex={
+            "colocation_per_kw_month": 120.0,
+            "colocation_escalation": 0.04,
+            "electricity_trend": 0.05,
+            "staff_per_month": 1_000.0,
+            "maintenance_per_gpu_month": 15.0,
+            "cost_per_unit": 0.02,
+            "pue": 1.4,
+            "idle_power_fraction": 0.25,
+        },
+        discount_rate=0.12,
+    ),
     # an inference business: tokens per GPU-hour, channel fee, software gains, demand cap
-    "revenue_share_efficiency_cap": _with(BASE, market={"units_per_gpu_hour": 3.0, "price0": 0.9,
-                                                        "revenue_share": 0.15},
-                                          efficiency={"gain": 0.2},
-                                          demand={"growth": 0.6, "max_utilization": 0.85}),
-    "never_recouped": _with(BASE, market={"price_trend": -0.6}, tax={"rate": 0.3},
-                            upfront={"training": 50_000.0}),
+    "revenue_share_efficiency_cap": _with(
+        BASE,
+        market={"units_per_gpu_hour": 3.0, "price0": 0.9, "revenue_share": 0.15},
+        efficiency={"gain": 0.2},
+        demand={"growth": 0.6, "max_utilization": 0.85},
+    ),
+    "never_recouped": _with(
+        BASE, market={"price_trend": -0.6}, tax={"rate": 0.3}, upfront={"training": 50_000.0}
+    ),
     "everything": {
-        "horizon_months": 84, "discount_rate": 0.09,
-        "fleet": {"gpus": 16, "gpu_price": 28_000.0, "system_overhead": 0.3, "power_kw": 1.3,
-                  "annual_failure_rate": 0.05, "replace_failures": True,
-                  "salvage_fraction": 0.1},
+        "horizon_months": 84,
+        "discount_rate": 0.09,
+        "fleet": {
+            "gpus": 16,
+            "gpu_price": 28_000.0,
+            "system_overhead": 0.3,
+            "power_kw": 1.3,
+            "annual_failure_rate": 0.05,
+            "replace_failures": True,
+            "salvage_fraction": 0.1,
+        },
         "upfront": {"facility": 150_000.0, "training": 200_000.0},
         "financing": {"debt_fraction": 0.6, "interest_rate": 0.08, "term_months": 36},
-        "market": {"price0": 3.0, "price_trend": -0.12, "units_per_gpu_hour": 1.0,
-                   "revenue_share": 0.05},
+        "market": {
+            "price0": 3.0,
+            "price_trend": -0.12,
+            "units_per_gpu_hour": 1.0,
+            "revenue_share": 0.05,
+        },
         "demand": {"utilization0": 0.55, "growth": 0.35, "max_utilization": 0.92},
         "efficiency": {"gain": 0.1},
-        "opex": {"electricity_price": 0.09, "electricity_trend": 0.02, "pue": 1.25,
-                 "idle_power_fraction": 0.35, "colocation_per_kw_month": 100.0,
-                 "colocation_escalation": 0.03, "staff_per_month": 3_000.0,
-                 "maintenance_per_gpu_month": 20.0, "cost_per_unit": 0.03},
+        "opex": {
+            "electricity_price": 0.09,
+            "electricity_trend": 0.02,
+            "pue": 1.25,
+            "idle_power_fraction": 0.35,
+            "colocation_per_kw_month": 100.0,
+            "colocation_escalation": 0.03,
+            "staff_per_month": 3_000.0,
+            "maintenance_per_gpu_month": 20.0,
+            "cost_per_unit": 0.03,
+        },
         "tax": {"rate": 0.25, "depreciation_years": 4, "facility_years": 5},
     },
     # the hand-checked example of test_twelve_month_by_hand
     "twelve_months": {
-        "horizon_months": 12, "discount_rate": 0.10,
-        "fleet": {"gpus": 10, "gpu_price": 10_000.0, "system_overhead": 0.0, "power_kw": 1.0,
-                  "salvage_fraction": 0.25},
+        "horizon_months": 12,
+        "discount_rate": 0.10,
+        "fleet": {
+            "gpus": 10,
+            "gpu_price": 10_000.0,
+            "system_overhead": 0.0,
+            "power_kw": 1.0,
+            "salvage_fraction": 0.25,
+        },
         "market": {"price0": 2.0, "price_trend": 0.0},
         "demand": {"utilization0": 0.5, "growth": 0.0},
         "opex": {"electricity_price": 0.1, "pue": 1.0, "idle_power_fraction": 0.3},
@@ -112,6 +156,7 @@ EXAMPLES = {
 # ---------------------------------------------------------------------------------------------
 # Hand model vs NumPy reference
 # ---------------------------------------------------------------------------------------------
+
 
 def _scale(h: dict) -> float:
     """Money scale of an example, for absolute tolerances on quantities that may cross 0."""
@@ -127,11 +172,13 @@ def assert_matches_hand(h: dict, got: dict, rtol: float = 1e-9) -> None:
     np.testing.assert_allclose(got["npv"], h["npv"], rtol=rtol, atol=atol, err_msg="npv")
     for key in ("gross_margin", "spend_to_revenue"):
         np.testing.assert_allclose(got[key], h[key], rtol=rtol, err_msg=key)
-    np.testing.assert_allclose(got["cum_cash"], h["cum_cash"], rtol=rtol, atol=atol,
-                               err_msg="cum_cash")
+    np.testing.assert_allclose(
+        got["cum_cash"], h["cum_cash"], rtol=rtol, atol=atol, err_msg="cum_cash"
+    )
     for c in COMPONENTS:
-        np.testing.assert_allclose(got[f"pv_{c}"], h["pv"][c], rtol=rtol, atol=atol,
-                                   err_msg=f"pv {c}")
+        np.testing.assert_allclose(
+            got[f"pv_{c}"], h["pv"][c], rtol=rtol, atol=atol, err_msg=f"pv {c}"
+        )
 
 
 @pytest.mark.parametrize("name", list(EXAMPLES))
@@ -153,26 +200,45 @@ def test_numpy_per_future_inputs():
     params = _with(base, market={"price0": prices}, financing={"debt_fraction": debt})
     out = simulate_numpy(params, 3, np.random.default_rng(0))
     for j in range(3):
-        h = hand_model(_with(base, market={"price0": float(prices[j])},
-                             financing={"debt_fraction": float(debt[j])}))
+        h = hand_model(
+            _with(
+                base,
+                market={"price0": float(prices[j])},
+                financing={"debt_fraction": float(debt[j])},
+            )
+        )
         assert_matches_hand(h, {k: v[j] for k, v in out.items()})
 
 
 def test_hand_vs_numpy_given_shocks():
     """The stochastic terms, checked deterministically: the same explicit shocks in both."""
-    params = _with(EXAMPLES["everything"],
-                   market={"price_volatility": 0.35, "generation_price_drop": 0.25,
-                           "generation_demand_shock": 1.15, "demand_correlation": -0.5},
-                   demand={"volatility": 0.25},
-                   churn={"price_shock": 0.9, "demand_shock": 0.8, "retrain_cost": 40_000.0})
+    params = _with(
+        EXAMPLES["everything"],
+        market={
+            "price_volatility": 0.35,
+            "generation_price_drop": 0.25,
+            "generation_demand_shock": 1.15,
+            "demand_correlation": -0.5,
+        },
+        demand={"volatility": 0.25},
+        churn={"price_shock": 0.9, "demand_shock": 0.8, "retrain_cost": 40_000.0},
+    )
     T = params["horizon_months"]
     rng = np.random.default_rng(7)
     z, z2 = rng.standard_normal(T), rng.standard_normal(T)
     n_gen, n_rel = rng.poisson(0.15, T), rng.poisson(0.3, T)
     assert n_gen.sum() > 0 and n_rel.sum() > 0
     h = hand_model(params, z=list(z), z2=list(z2), n_gen=list(n_gen), n_rel=list(n_rel))
-    out = simulate_numpy(params, 2, shocks={"z": z[:, None], "z2": z2[:, None],
-                                            "n_gen": n_gen[:, None], "n_rel": n_rel[:, None]})
+    out = simulate_numpy(
+        params,
+        2,
+        shocks={
+            "z": z[:, None],
+            "z2": z2[:, None],
+            "n_gen": n_gen[:, None],
+            "n_rel": n_rel[:, None],
+        },
+    )
     assert h["pv"]["churn"] < 0
     for j in range(2):
         assert_matches_hand(h, {k: v[j] for k, v in out.items()})
@@ -248,6 +314,7 @@ def test_tax_loss_carry_forward_by_hand():
 # Engine
 # ---------------------------------------------------------------------------------------------
 
+
 def _hydra_value(v) -> str:
     if isinstance(v, bool | np.bool_):
         return "true" if v else "false"
@@ -290,8 +357,9 @@ def model_overrides(params: dict, base: dict | None = None) -> list[str]:
 def run_engine(params: dict, *run_overrides: str):
     import mcengine
 
-    cfg = mcengine.load_config(scenario="gpu_cloud",
-                               overrides=[*model_overrides(params), *run_overrides])
+    cfg = mcengine.load_config(
+        scenario="gpu_cloud", overrides=[*model_overrides(params), *run_overrides]
+    )
     return mcengine.simulate(cfg)
 
 
@@ -301,30 +369,48 @@ def test_engine_worked_example(name):
     h = hand_model(params)
     past = name == "loan_past_horizon"  # the engine says the NPV leaves out the rest of the loan
     with pytest.warns(UserWarning, match="runs past horizon") if past else nullcontext():
-        ds = run_engine(params, "n_samples=4096", "precision=float64", "seed=3",
-                        "++progress=false", "sensitivity.deciles=false")
+        ds = run_engine(
+            params,
+            "n_samples=4096",
+            "precision=float64",
+            "seed=3",
+            "++progress=false",
+            "sensitivity.deciles=false",
+        )
     rtol, atol = 1e-9, 1e-9 * _scale(h)
     T = int(full_params(params)["horizon_months"])
     assert ds.sizes["month"] == T + 1
 
     for key in ("npv", "breakeven_month", "payback_month", "gross_margin", "spend_to_revenue"):
         got = ds[key].values
-        np.testing.assert_allclose(got, np.full(got.shape, h[key]), rtol=rtol,
-                                   atol=atol if key == "npv" else 0.0,
-                                   err_msg=f"{name}: {key} quantiles")
+        np.testing.assert_allclose(
+            got,
+            np.full(got.shape, h[key]),
+            rtol=rtol,
+            atol=atol if key == "npv" else 0.0,
+            err_msg=f"{name}: {key} quantiles",
+        )
     cum = ds["cum_cash"].transpose("month", "quantile").values
     expected = np.broadcast_to(np.asarray(h["cum_cash"])[:, None], cum.shape)
     bad = ~np.isclose(cum, expected, rtol=rtol, atol=atol)
-    assert not bad.any(), (f"{name}: cum_cash differs at months "
-                           f"{sorted(set(np.nonzero(bad)[0].tolist()))}: "
-                           f"engine {cum[bad][:5]} vs hand {expected[bad][:5]}")
+    assert not bad.any(), (
+        f"{name}: cum_cash differs at months "
+        f"{sorted(set(np.nonzero(bad)[0].tolist()))}: "
+        f"engine {cum[bad][:5]} vs hand {expected[bad][:5]}"
+    )
 
     p = float(ds["p_recoup"])
     assert p in (0.0, 1.0) and p == float(h["recouped"]), (name, p, h["recouped"])
     np.testing.assert_allclose(float(ds["npv_mean"]), h["npv"], rtol=rtol, atol=atol)
     by = ds["p_breakeven_by"].values
-    np.testing.assert_array_equal(by, (np.arange(T + 1) >= h["breakeven_month"]) * 1.0,
-                                  err_msg=f"{name}: p_breakeven_by")
+    np.testing.assert_array_equal(
+        by, (np.arange(T + 1) >= h["breakeven_month"]) * 1.0, err_msg=f"{name}: p_breakeven_by"
+    )
     for c in COMPONENTS:
-        np.testing.assert_allclose(float(ds["pv"].sel(component=c)), h["pv"][c], rtol=rtol,
-                                   atol=atol, err_msg=f"{name}: pv {c}")
+        np.testing.assert_allclose(
+            float(ds["pv"].sel(component=c)),
+            h["pv"][c],
+            rtol=rtol,
+            atol=atol,
+            err_msg=f"{name}: pv {c}",
+        )
