@@ -18,7 +18,7 @@ import xarray as xr
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
-from .config import config_dir, replace_mappings
+from .config import check_overrides, config_dir, replace_mappings
 from .distributions import SpecError
 from .errors import ConfigError
 
@@ -100,6 +100,11 @@ def _app(cfg: DictConfig) -> float:
 
 def main() -> None:
     """Console entry point."""
+    try:
+        check_overrides(sys.argv[1:])
+    except ConfigError as err:
+        print(f"mcengine: invalid config: {err}", file=sys.stderr)
+        sys.exit(2)
     sys.argv[1:] = replace_mappings(sys.argv[1:])
     _app()
 

@@ -14,8 +14,16 @@ from typing import Any
 
 from .errors import ConfigError, suggest
 from .model.params import PARAMS, SECTIONS
+from .model.spec import unknown_parameter
 
-__all__ = ["config_dir", "load_config", "replace_mappings", "RunSettings", "to_plain"]
+__all__ = [
+    "check_overrides",
+    "config_dir",
+    "load_config",
+    "replace_mappings",
+    "RunSettings",
+    "to_plain",
+]
 
 RUN_KEYS = {
     "n_samples", "seed", "chunk_size", "precision", "quantiles", "output", "checkpoint_every_s",
@@ -55,12 +63,47 @@ def replace_mappings(overrides: Sequence[str]) -> list[str]:
     return out
 
 
+def _unknown_key(key: str) -> ConfigError:
+    known = RUN_KEYS | set(SECTIONS) | {p for p in PARAMS if "." not in p}
+    return ConfigError(
+        f"'{key}' is not a config key.{suggest(key, known)} Run keys: "
+        f"{', '.join(sorted(RUN_KEYS))}; model sections: {', '.join(SECTIONS)}."
+    )
+
+
+def check_overrides(overrides: Sequence[str]) -> None:
+    """Reject ``key=value`` overrides of keys that do not exist, before Hydra composes them.
+
+    Hydra's own message for an unknown key suggests appending it with ``+``, which is never the
+    fix for a misspelt parameter; this names the closest parameter instead. A mapping given for
+    ``correlations`` (a list of triples) is caught here too, where Hydra would report a failed
+    merge."""
+    groups = {p.name for p in config_dir().iterdir() if p.is_dir()} | {"hydra"}
+    top = RUN_KEYS | set(SECTIONS) | {p for p in PARAMS if "." not in p} | groups
+    for item in overrides:
+        key, sep, value = item.partition("=")
+        if not sep or key.startswith(("-", "+", "~")) or "/" in key:
+            continue  # flags, appends, deletions and config-group paths are Hydra's
+        section, _, rest = key.partition(".")
+        if not rest and key not in top:
+            raise _unknown_key(key)
+        name = rest.split(".")[0]  # market.price0.mode=2 edits a field of price0's spec
+        if section in SECTIONS and rest and f"{section}.{name}" not in PARAMS:
+            raise unknown_parameter(section, name)
+        if key == "correlations" and value.lstrip().startswith("{"):
+            raise ConfigError(
+                "correlations must be a list of [path, path, rank correlation] triples, got a "
+                f"mapping ({value}). Fix: correlations='[[market.price0, demand.growth, -0.4]]'."
+            )
+
+
 def load_config(scenario: str | None = None, overrides: Sequence[str] = ()) -> Any:
     """Compose the config like the CLI does (Hydra's compose API): ``scenario`` picks
     ``conf/scenario/NAME.yaml``; ``overrides`` are ``key=value`` strings."""
     from hydra import compose, initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
 
+    check_overrides(overrides)
     all_overrides = replace_mappings(overrides)
     if scenario is not None:
         all_overrides.append(f"scenario={scenario}")
@@ -151,10 +194,7 @@ class RunSettings:
         known = RUN_KEYS | set(SECTIONS) | {p for p in PARAMS if "." not in p}
         for key in cfg:
             if key not in known:
-                raise ConfigError(
-                    f"'{key}' is not a config key.{suggest(key, known)} Run keys: "
-                    f"{', '.join(sorted(RUN_KEYS))}; model sections: {', '.join(SECTIONS)}."
-                )
+                raise _unknown_key(key)
         precision = cfg.get("precision", "float32")
         if precision not in ("float32", "float64"):
             raise ConfigError(f"precision must be float32 or float64, got {precision!r}.")

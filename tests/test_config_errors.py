@@ -10,7 +10,7 @@ import pytest
 
 import mcengine
 from mcengine import ConfigError
-from mcengine.config import RunSettings, to_plain
+from mcengine.config import RunSettings, check_overrides, to_plain
 from mcengine.distributions import SpecError
 from mcengine.model.spec import ModelSpec
 
@@ -180,3 +180,51 @@ def test_range_errors_say_how_to_fix():
 def test_quoted_spec_gets_a_hint():
     message = _error(_spec(market__price0="{dist: uniform, low: 1, high: 2}"))
     assert "market.price0 must be a number" in message and "without quotes" in message
+
+
+@pytest.mark.parametrize(
+    "override, expected",
+    [
+        ("fleet.gpu=2048", "'fleet.gpu' is not a parameter of the model. Did you mean 'gpus'?"),
+        ("market.price_0.mode=2", "'market.price_0' is not a parameter"),
+        ("n_sample=10", "'n_sample' is not a config key. Did you mean 'n_samples'?"),
+        ("correlations={a: 1}", "correlations must be a list of [path, path, rank correlation]"),
+    ],
+)
+def test_unknown_override_keys_are_named_before_hydra_composes(override, expected):
+    with pytest.raises(ConfigError) as info:
+        check_overrides(["-m", override, "hydra.run.dir=x"])
+    assert expected in str(info.value)
+    with pytest.raises(ConfigError):  # the Python API checks the same way
+        mcengine.load_config(overrides=[override])
+
+
+@pytest.mark.parametrize(
+    "override",
+    [
+        "fleet.gpus=512,1024",
+        "market.price0.mode=2.5",  # a field of price0's distribution spec
+        "+fleet.extra=1",  # an append: left to the model's own check
+        "scenario=inference_api",
+        "hydra/launcher=submitit_local",
+        "hydra.job.chdir=false",
+        "target.p_recoup_se=0.001",
+        "correlations=[[market.price0, demand.growth, -0.4]]",
+        "--multirun",
+    ],
+)
+def test_valid_overrides_pass_the_key_check(override):
+    check_overrides([override])
+
+
+def test_cli_names_a_misspelt_parameter_not_hydras_append_hint(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, "-m", "mcengine.cli", "fleet.gpu=2048", f"hydra.run.dir={tmp_path}"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 2
+    assert "'fleet.gpu' is not a parameter of the model. Did you mean 'gpus'?" in proc.stderr
+    assert "+fleet.gpu" not in proc.stderr + proc.stdout
+    assert "Traceback" not in proc.stderr

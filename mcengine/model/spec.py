@@ -20,7 +20,7 @@ from ..distributions import JointInputs
 from ..errors import ConfigError, suggest
 from .params import PARAMS, SECTIONS, Param
 
-__all__ = ["ModelSpec", "model_config"]
+__all__ = ["ModelSpec", "model_config", "unknown_parameter"]
 
 _ROOT_PARAMS = [p for p in PARAMS if "." not in p]
 
@@ -34,6 +34,15 @@ def _get(cfg: Mapping, path: str) -> Any:
     return node
 
 
+def unknown_parameter(section: str, key: str) -> ConfigError:
+    """The error for ``section.key``, a name that is not a parameter of the model section."""
+    known = [p.split(".", 1)[1] for p in PARAMS if p.startswith(section + ".")]
+    return ConfigError(
+        f"'{section}.{key}' is not a parameter of the model.{suggest(key, known)} "
+        f"Known '{section}' parameters: {', '.join(sorted(known))}."
+    )
+
+
 def model_config(cfg: Mapping) -> dict[str, Any]:
     """The model parameters of ``cfg`` as ``{path: value}`` (defaults filled).
 
@@ -44,13 +53,9 @@ def model_config(cfg: Mapping) -> dict[str, Any]:
             continue
         if not isinstance(node, Mapping):
             raise ConfigError(f"'{section}' must be a mapping of parameters, got {node!r}.")
-        known = [p.split(".", 1)[1] for p in PARAMS if p.startswith(section + ".")]
         for key in node:
-            if key not in known:
-                raise ConfigError(
-                    f"'{section}.{key}' is not a parameter of the model.{suggest(key, known)} "
-                    f"Known '{section}' parameters: {', '.join(sorted(known))}."
-                )
+            if f"{section}.{key}" not in PARAMS:
+                raise unknown_parameter(section, key)
     values = {}
     for path, param in PARAMS.items():
         value = _get(cfg, path)
