@@ -143,7 +143,7 @@ def simulate(
     )
     ds = to_dataset(result, attrs=provenance(plain, overrides))
     if settings.sobol:  # variance-based indices: a separate Saltelli design (issue 6)
-        from .sensitivity import model_sobol
+        from .sobol_results import model_sobol
 
         indices = model_sobol(
             model, n=settings.sobol_samples, seed=settings.seed, precision=settings.precision

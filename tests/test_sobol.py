@@ -12,6 +12,7 @@ from sensitivity_scenarios import config, linear_cash, recoup_given, spec
 
 from mcengine.api import simulate
 from mcengine.sensitivity import saltelli_scores, sobol_estimates, sobol_indices
+from mcengine.sobol_results import model_sobol
 
 ISHIGAMI_S1 = np.array([0.3139, 0.4424, 0.0])
 ISHIGAMI_ST = np.array([0.5576, 0.4424, 0.2437])
@@ -123,7 +124,6 @@ def test_correlated_inputs_share_group_indices():
     indices, labelled by ``sobol_group``; the uncorrelated input gets its own."""
     from mcengine.config import to_plain
     from mcengine.model.spec import ModelSpec
-    from mcengine.sensitivity import model_sobol
 
     cfg = config(
         {
@@ -158,7 +158,6 @@ def test_first_order_index_excludes_interaction_with_the_monthly_shocks():
     from mcengine.config import to_plain
     from mcengine.model.kernel import simulate as kernel_simulate
     from mcengine.model.spec import ModelSpec
-    from mcengine.sensitivity import model_sobol
 
     cfg = config(
         {"market.price0": spec("uniform", low=1.5, high=3.5)},
@@ -189,3 +188,32 @@ def test_first_order_index_excludes_interaction_with_the_monthly_shocks():
     # the test has power: the interaction share (ST - S1 ~ 0.05, which the old design with
     # shared shocks put into S1) is clearly resolved
     assert total - ref > 4 * np.sqrt(first_se**2 + ref_se**2 + total_se**2)
+
+
+def _imports(path):
+    """(line, module) of every import in ``path``, relative imports as written (``..results``)."""
+    import ast
+
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            yield from ((node.lineno, alias.name) for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            yield node.lineno, "." * node.level + (node.module or "")
+
+
+def test_kernel_packages_build_no_xarray():
+    """Layers are one-way (docs/architecture.md): the kernel packages import neither xarray nor
+    the I/O and app layers; the Sobol' Dataset is built in ``mcengine.sobol_results``."""
+    from pathlib import Path
+
+    import mcengine.sensitivity
+
+    banned = {"xarray", "hydra", "omegaconf", "..results", "..sobol_results", "..api", "..cli"}
+    banned |= {"..config", "..callbacks", "..plot", "..report", "..sweep"}
+    root = Path(mcengine.sensitivity.__file__).parent.parent
+    for package in ("sensitivity", "distributions"):
+        for path in sorted((root / package).glob("*.py")):
+            for line, module in _imports(path):
+                assert not any(module == b or module.startswith(b + ".") for b in banned), (
+                    f"{package}/{path.name}:{line} imports {module}"
+                )

@@ -1,5 +1,23 @@
-"""Sensitivity analysis beyond the streaming deciles: variance-based (Sobol') indices."""
+"""Sensitivity analysis beyond the streaming deciles: variance-based (Sobol') indices.
 
-from .sobol import SobolError, model_sobol, saltelli_scores, sobol_estimates, sobol_indices
+Kernel layer: numpy and JAX only. The xarray Dataset of the indices is built in the I/O layer
+(:mod:`mcengine.sobol_results`: ``sobol_dataset``, ``model_sobol``).
+"""
 
-__all__ = ["SobolError", "model_sobol", "saltelli_scores", "sobol_estimates", "sobol_indices"]
+from .sobol import (
+    SobolError,
+    SobolRun,
+    saltelli_scores,
+    sobol_estimates,
+    sobol_indices,
+    sobol_run,
+)
+
+__all__ = [
+    "SobolError",
+    "SobolRun",
+    "saltelli_scores",
+    "sobol_estimates",
+    "sobol_indices",
+    "sobol_run",
+]

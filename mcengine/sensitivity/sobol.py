@@ -24,11 +24,16 @@ Correlated inputs (the Gaussian copula): the design is drawn on the independent 
 the copula is applied to every matrix. For an input that belongs to a group of mutually
 correlated inputs, ``AB_i`` swaps the raw scores of the *whole group*, so its indices are the
 group's joint indices (the same for every member; ``sobol_group`` says which inputs share them).
+
+This module is kernel layer (numpy and JAX only): :func:`sobol_run` returns a :class:`SobolRun` of
+arrays; :func:`mcengine.sobol_results.sobol_dataset` (I/O layer) turns it into the ``sobol_*``
+Dataset variables, and :func:`mcengine.sobol_results.model_sobol` does both.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import jax
 import jax.numpy as jnp
@@ -38,10 +43,11 @@ from ..random import normals, stream_key
 
 __all__ = [
     "SobolError",
+    "SobolRun",
     "saltelli_scores",
     "sobol_estimates",
     "sobol_indices",
-    "model_sobol",
+    "sobol_run",
     "OUTPUTS",
 ]
 
@@ -131,7 +137,24 @@ def _swap_units(inputs) -> list[tuple[int, ...]]:
     return unit
 
 
-def model_sobol(
+@dataclass(frozen=True)
+class SobolRun:
+    """What :func:`sobol_run` computed, as plain arrays.
+
+    ``indices[output]`` (``output`` in :data:`OUTPUTS`) is the :func:`sobol_indices` dict of that
+    output (each value (k,), in the order of ``inputs``); ``group`` (k,) is the copula group of
+    each input (-1: uncorrelated); ``evaluations`` is the number of futures simulated."""
+
+    inputs: tuple[str, ...]
+    indices: dict[str, dict[str, np.ndarray]]
+    group: np.ndarray
+    n: int
+    evaluations: int
+    n_boot: int
+    conf: float
+
+
+def sobol_run(
     model,
     *,
     n: int,
@@ -140,13 +163,11 @@ def model_sobol(
     n_boot: int = 500,
     conf: float = 0.95,
     batch: int = 1 << 14,
-):
+) -> SobolRun:
     """Sobol' indices of NPV and of the recoup indicator for ``model`` (a ``ModelSpec``) with ``n``
-    base rows (``n (k + 2)`` futures simulated, fewer when inputs share a copula group).
-    Returns an ``xarray.Dataset``: ``sobol_first``, ``sobol_total`` (output, input) and their
-    ``_lo``/``_hi`` bounds, ``sobol_group`` (input)."""
-    import xarray as xr
-
+    base rows (``n (k + 2)`` futures simulated, fewer when inputs share a copula group), with
+    ``n_boot`` bootstrap resamples for the ``conf`` intervals. For the ``xarray.Dataset`` use
+    :func:`mcengine.sobol_results.model_sobol`."""
     from ..model.kernel import simulate
 
     paths = tuple(model.inputs.paths)
@@ -203,48 +224,4 @@ def model_sobol(
     group = np.full(k, -1, np.int64)
     for g, (members, _) in enumerate(model.inputs.groups):
         group[list(members)] = g
-    dims = ("output", "input")
-    data = {}
-    meaning = {
-        "first": "first-order Sobol' index: the main effect (Saltelli 2010 estimator)",
-        "total": "total Sobol' index, interactions with the monthly shocks included (Jansen 1999 "
-        "estimator)",
-    }
-    for kind in ("first", "total"):
-        data[f"sobol_{kind}"] = (
-            dims,
-            np.stack([results[o][kind] for o in OUTPUTS]),
-            {"units": "1", "description": meaning[kind]},
-        )
-        for bound, word in (("lo", "lower"), ("hi", "upper")):
-            data[f"sobol_{kind}_{bound}"] = (
-                dims,
-                np.stack([results[o][f"{kind}_{bound}"] for o in OUTPUTS]),
-                {
-                    "units": "1",
-                    "description": f"{word} bound of the {conf:.0%} percentile bootstrap "
-                    f"interval of sobol_{kind}",
-                },
-            )
-    data["sobol_group"] = (
-        ("input",),
-        group,
-        {
-            "units": "1",
-            "description": "copula group of the input (-1: uncorrelated); inputs of one group "
-            "share their (joint) Sobol' indices",
-        },
-    )
-    ds = xr.Dataset(data, coords={"output": ("output", list(OUTPUTS)), "input": list(paths)})
-    ds.attrs.update(
-        {
-            "sobol_samples": int(n),
-            "sobol_evaluations": int(total),
-            "sobol_bootstrap": int(n_boot),
-            "sobol_conf_level": float(conf),
-            "sobol_method": "Saltelli design (A, B, AB_i; A and AB_i rows share monthly shocks, "
-            "B rows have their own), Jansen total, Saltelli 2010 first order, percentile "
-            "bootstrap",
-        }
-    )
-    return ds
+    return SobolRun(paths, results, group, int(n), int(total), int(n_boot), float(conf))
