@@ -11,7 +11,7 @@ import pytest
 from omegaconf import OmegaConf
 from scipy import optimize, stats
 
-from mcengine.distributions import Distribution, from_spec, is_spec, is_uncertain
+from mcengine.distributions import FAMILIES, Distribution, from_spec, is_spec, is_uncertain
 
 N = 100_000
 KS_CRIT = stats.kstwo.ppf(0.999, N)  # KS statistic critical value at alpha = 0.001
@@ -191,6 +191,58 @@ def test_undefined_moments():
     assert d.std == math.inf
     c = from_spec({"dist": "t", "df": 1})
     assert math.isnan(c.mean)
+
+
+def _discrete_ref(values, probs):
+    return stats.rv_discrete(values=(values, probs))
+
+
+# every family: the continuous cases above (scipy reference with a cdf), plus the discrete ones
+# (scipy reference with ppf and cdf) and the constant (no reference)
+SHAPE_CASES = {
+    **{name: (spec, ref) for name, (spec, (ref, _)) in CASES.items()},
+    "constant": ({"dist": "constant", "value": 4.5}, None),
+    "discrete": (
+        {"dist": "discrete", "values": [1, 2, 10], "probabilities": [0.2, 0.3, 0.5]},
+        _discrete_ref([1, 2, 10], [0.2, 0.3, 0.5]),
+    ),
+    "empirical": (
+        {"dist": "empirical", "data": [0.8, 0.85, 0.85, 0.9]},
+        _discrete_ref([0.8, 0.85, 0.9], [0.25, 0.5, 0.25]),
+    ),
+}
+LEVELS = np.array([[0.05, 0.3], [0.5, 0.95], [0.001, 0.999]])
+
+
+def test_shape_cases_cover_every_family():
+    assert {from_spec(spec).family for spec, _ in SHAPE_CASES.values()} == set(FAMILIES)
+
+
+@pytest.mark.parametrize("name", list(SHAPE_CASES))
+def test_quantile_and_cdf_keep_the_argument_shape(name):
+    """Scalar in: a float out; array (or nested list) in: an array of the same shape out, with
+    the same values as the scalar calls and as scipy.stats."""
+    spec, ref = SHAPE_CASES[name]
+    d = from_spec(spec)
+    for level in (0.05, np.float64(0.05), np.array(0.05), np.float32(0.05)):
+        for out in (d.quantile(level), d.cdf(level)):
+            assert isinstance(out, float) and np.shape(out) == (), (level, out)
+    for q in (LEVELS, LEVELS.tolist(), LEVELS[0], [0.05], LEVELS[:0]):
+        x = d.quantile(q)
+        assert isinstance(x, np.ndarray) and x.shape == np.shape(q) and x.dtype == np.float64
+        c = d.cdf(x)
+        assert isinstance(c, np.ndarray) and c.shape == np.shape(q) and c.dtype == np.float64
+    x = d.quantile(LEVELS)
+    np.testing.assert_array_equal(x.ravel(), [d.quantile(q) for q in LEVELS.ravel()])
+    np.testing.assert_array_equal(d.cdf(x).ravel(), [d.cdf(v) for v in x.ravel()])
+    if ref is None:
+        np.testing.assert_array_equal(x, np.full(LEVELS.shape, 4.5))
+    elif d.is_continuous:
+        np.testing.assert_allclose(ref.cdf(x), LEVELS, rtol=1e-6)
+        np.testing.assert_allclose(d.cdf(x), ref.cdf(x), rtol=1e-7)
+    else:
+        np.testing.assert_array_equal(x, ref.ppf(LEVELS))
+        np.testing.assert_allclose(d.cdf(x), ref.cdf(x), rtol=1e-12)
 
 
 @pytest.mark.parametrize(

@@ -2,7 +2,9 @@
 
 Every family samples as ``from_normal(z)`` with ``z`` standard normal; the map is monotone
 non-decreasing, so a Gaussian copula on ``z`` works for every family. Host-side ``mean``,
-``std``, ``quantile`` and ``cdf`` are exact (scipy, float64).
+``std`` and ``support`` (properties) and ``quantile`` and ``cdf`` (methods) are exact (scipy,
+float64). ``quantile`` and ``cdf`` keep the shape of their argument: a scalar gives a float, an
+array an array of the same shape.
 """
 
 from __future__ import annotations
@@ -69,11 +71,28 @@ class Distribution:
     def support(self) -> tuple[float, float]:
         raise NotImplementedError
 
-    def quantile(self, q) -> np.ndarray:
+    def quantile(self, q) -> float | np.ndarray:
+        """Quantile at level(s) ``q``: a float for a scalar ``q``, else an array of its shape."""
+        return _same_shape(self._quantile, q)
+
+    def cdf(self, x) -> float | np.ndarray:
+        """``P(X <= x)``: a float for a scalar ``x``, else an array of ``x``'s shape."""
+        return _same_shape(self._cdf, x)
+
+    def _quantile(self, q: np.ndarray) -> np.ndarray:
+        """Quantiles of a 1-D float64 array of levels."""
         raise NotImplementedError
 
-    def cdf(self, x) -> np.ndarray:
+    def _cdf(self, x: np.ndarray) -> np.ndarray:
+        """CDF at a 1-D float64 array of points."""
         raise NotImplementedError
+
+
+def _same_shape(f, a) -> float | np.ndarray:
+    """``f`` applied to ``a`` flattened to 1-D float64, reshaped to ``a``'s shape; a 0-d result is
+    returned as a ``numpy.float64`` (a ``float``)."""
+    a = np.asarray(a, np.float64)
+    return np.asarray(f(a.ravel()), np.float64).reshape(a.shape)[()]
 
 
 @dataclass(frozen=True)
@@ -90,11 +109,11 @@ class Constant(Distribution):
     std = property(lambda self: 0.0)
     support = property(lambda self: (float(self.value), float(self.value)))
 
-    def quantile(self, q):
-        return np.full(np.shape(q), float(self.value))
+    def _quantile(self, q):
+        return np.full(q.shape, float(self.value))
 
-    def cdf(self, x):
-        return (np.asarray(x, np.float64) >= self.value).astype(np.float64)
+    def _cdf(self, x):
+        return (x >= self.value).astype(np.float64)
 
 
 # ----------------------------------------------------------------------------- continuous
@@ -102,10 +121,8 @@ class Constant(Distribution):
 
 @dataclass(frozen=True)
 class _Continuous(Distribution):
-    """Host interface: ``_cdf``, ``_sf`` and ``_ppf2(p, s)`` (quantile at p = 1 - s, both exact)."""
-
-    def _cdf(self, x: np.ndarray) -> np.ndarray:
-        raise NotImplementedError
+    """Host interface: ``_cdf``, ``_sf`` and ``_ppf2(p, s)`` (quantile at p = 1 - s, both exact),
+    all elementwise on arrays of any shape."""
 
     def _sf(self, x: np.ndarray) -> np.ndarray:
         raise NotImplementedError
@@ -118,12 +135,8 @@ class _Continuous(Distribution):
         z = np.asarray(z, np.float64)
         return self._ppf2(ndtr(z), ndtr(-z))
 
-    def quantile(self, q):
-        q = np.asarray(q, np.float64)
+    def _quantile(self, q):
         return self._ppf2(q, 1.0 - q)
-
-    def cdf(self, x):
-        return self._cdf(np.asarray(x, np.float64))
 
 
 @dataclass(frozen=True)
@@ -418,10 +431,11 @@ class Mixture(_Tabulated):
         return sum(w * c._sf(x) for w, c in zip(self.weights, self.components, strict=True))
 
     def _ppf2(self, p, s):
-        p, s = np.atleast_1d(np.asarray(p, np.float64)), np.atleast_1d(np.asarray(s, np.float64))
+        p, s = np.broadcast_arrays(np.asarray(p, np.float64), np.asarray(s, np.float64))
+        shape, p, s = p.shape, p.ravel(), s.ravel()  # the bisection works on 1-D arrays
         qs = np.stack([c._ppf2(p, s) for c in self.components])
         lo, hi = qs.min(axis=0), qs.max(axis=0)
-        return _bisect_quantile(self._cdf, self._sf, p, s, lo, hi)
+        return _bisect_quantile(self._cdf, self._sf, p, s, lo, hi).reshape(shape)
 
     @property
     def mean(self):
@@ -505,15 +519,14 @@ class Discrete(Distribution):
     def support(self):
         return float(self.values[0]), float(self.values[-1])
 
-    def quantile(self, q):
-        q = np.asarray(q, np.float64)
+    def _quantile(self, q):
         cum = np.cumsum(self.probs)
         idx = np.minimum(np.searchsorted(cum, q - 1e-12, side="left"), len(self.values) - 1)
         return np.asarray(self.values)[idx]
 
-    def cdf(self, x):
+    def _cdf(self, x):
         cum = np.concatenate([[0.0], np.cumsum(self.probs)])
-        idx = np.searchsorted(np.asarray(self.values), np.asarray(x, np.float64), side="right")
+        idx = np.searchsorted(np.asarray(self.values), x, side="right")
         return np.minimum(cum[idx], 1.0)
 
 
