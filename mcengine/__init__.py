@@ -35,7 +35,7 @@ except PackageNotFoundError:  # running from a source tree without installing
     __version__ = "0.0.0+unknown"
 
 from . import distributions
-from .api import simulate
+from .api import simulate, validate
 from .checkpoint import Checkpoint
 from .config import load_config
 from .engine import Chunking, Progress, Target, run
@@ -58,6 +58,7 @@ __all__ = [
     "plot",
     "run",
     "simulate",
+    "validate",
     "write_netcdf",
 ]
 

@@ -97,6 +97,15 @@ def usable_directory(path: str) -> Path | None:
     return directory
 
 
+def validate(cfg: Any) -> tuple[RunSettings, ModelSpec]:
+    """Check a config without running it, exactly as :func:`simulate` does before any compute.
+
+    Returns the run settings and the model spec; raises ``ConfigError`` or ``SpecError``
+    naming the config path and the fix."""
+    plain = to_plain(cfg)
+    return RunSettings.from_config(plain), ModelSpec.from_config(plain)
+
+
 def simulate(
     cfg: Any,
     *,
@@ -110,8 +119,7 @@ def simulate(
     checkpoint of the same config. Returns the results Dataset (docs/architecture.md).
     """
     plain = to_plain(cfg)
-    settings = RunSettings.from_config(plain)
-    model = ModelSpec.from_config(plain)
+    settings, model = validate(plain)
     use_compile_cache(settings.compile_cache)
     checkpoint = None
     if output_dir is not None:

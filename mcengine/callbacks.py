@@ -94,12 +94,14 @@ class SweepCallback(Callback):
         return path
 
     def _write_if_pending(self) -> None:
-        """Exit hook: the multirun stopped before ``on_multirun_end`` (a job failed)."""
+        """Exit hook: the multirun stopped before ``on_multirun_end`` (a job failed or was
+        interrupted)."""
         sweep_dir, self._pending_dir = self._pending_dir, None
         if sweep_dir is None:
             return
         log.warning(
-            "mcengine: the multirun ended early (a job failed); combining the jobs that finished"
+            "mcengine: the multirun stopped before its end (a job failed or was interrupted); "
+            "combining the jobs that finished"
         )
         self.write(sweep_dir)
 

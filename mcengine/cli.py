@@ -16,13 +16,14 @@ import hydra
 import numpy as np
 import xarray as xr
 from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from .config import check_overrides, config_dir, replace_mappings
 from .distributions import SpecError
 from .errors import ConfigError
 
-__all__ = ["main", "summary"]
+__all__ = ["check_sweep", "main", "summary"]
 
 
 def _money(x: float) -> str:
@@ -38,21 +39,44 @@ def _month(x: float) -> str:
     return "never" if not np.isfinite(x) else f"{x:.0f}"
 
 
+def _levels(ds: xr.Dataset, wanted: tuple[float, ...]) -> list[float]:
+    """The quantile levels of ``ds`` nearest to ``wanted``, without repeats (a run may have
+    been given other ``quantiles`` than the summary's usual ones)."""
+    have = ds["quantile"].values
+    nearest = [float(have[abs(have - level).argmin()]) for level in wanted]
+    return list(dict.fromkeys(nearest))
+
+
+def _pct(level: float) -> str:
+    return f"P{100 * level:g}"
+
+
 def summary(ds: xr.Dataset, top: int = 4) -> str:
     """A readable summary of a results Dataset."""
-    q = lambda var, level: float(ds[var].sel(quantile=level, method="nearest"))  # noqa: E731
+    q = lambda var, level: float(ds[var].sel(quantile=level))  # noqa: E731
     T = int(ds.month[-1])
+    notes = []
+    if int(ds.attrs.get("resumed_from", 0)):
+        notes.append(f"resumed from a checkpoint at {int(ds.attrs['resumed_from']):,} futures")
+    if int(ds.attrs.get("stopped_by_target", 0)):
+        notes.append("stopped early: the standard-error target was reached")
+    breakeven = ", ".join(
+        f"{'median' if level == 0.5 else _pct(level)} {_month(q('breakeven_month', level))}"
+        for level in _levels(ds, (0.5, 0.1, 0.9))
+    )
+    npv = ", ".join(
+        f"{_pct(level)} {_money(q('npv', level))}" for level in _levels(ds, (0.05, 0.5, 0.95))
+    )
     lines = [
         f"mcengine: {int(ds.attrs['n_samples']):,} futures x {T} months "
         f"in {float(ds.attrs['run_time_s']):.1f} s ({ds.attrs['jax_backend']}, "
-        f"{ds.attrs['device_count']} device(s), {ds.attrs['precision']})",
+        f"{ds.attrs['device_count']} device(s), {ds.attrs['precision']})"
+        + "".join(f"; {note}" for note in notes),
         f"  P(recoup within {T} months)  {float(ds.p_recoup):.4f} "
         f"± {float(ds.p_recoup_se):.4f} (SE)",
-        f"  break-even month          median {_month(q('breakeven_month', 0.5))}, "
-        f"P10 {_month(q('breakeven_month', 0.1))}, P90 {_month(q('breakeven_month', 0.9))}",
+        f"  break-even month          {breakeven}",
         f"  NPV                       mean {_money(float(ds.npv_mean))} ± "
-        f"{_money(float(ds.npv_se))}; P5 {_money(q('npv', 0.05))}, "
-        f"P50 {_money(q('npv', 0.5))}, P95 {_money(q('npv', 0.95))}",
+        f"{_money(float(ds.npv_se))}; {npv}",
     ]
     pv = ds.pv.to_series().sort_values()
     costs = [f"{name} {_money(value)}" for name, value in pv.items() if value < 0][:top]
@@ -84,8 +108,10 @@ def _app(cfg: DictConfig) -> float:
         print(f"mcengine: invalid config: {err}", file=sys.stderr)
         sys.exit(2)
     except Interrupted as err:
-        print(f"mcengine: {err}", file=sys.stderr)
-        sys.exit(143)
+        multirun = hc.mode == RunMode.MULTIRUN
+        where = f"hydra.sweep.dir={hc.sweep.dir}" if multirun else f"hydra.run.dir={out_dir}"
+        print(f"mcengine: {err}.\nTo resume, rerun the same command with {where}", file=sys.stderr)
+        sys.exit(128 + err.signum)  # the shell's code for the signal (143 asks SLURM to requeue)
     if not is_primary():  # under jax.distributed, process 0 writes and reports
         return float(ds.p_recoup)
     path = write_netcdf(ds, out_dir / cfg.output)
@@ -98,11 +124,49 @@ def _app(cfg: DictConfig) -> float:
     return float(ds.p_recoup)
 
 
+def check_sweep(args: list[str]) -> None:
+    """In a multirun, validate every swept value before the first job starts.
+
+    Each value of each swept key is composed with the fixed overrides (and the first value of
+    the other swept keys) and checked like a job's config, so that a bad value fails now, not
+    when its job (perhaps a cluster array task hours later) starts. Hydra's own keys and
+    sweeps that only a sweeper plugin can expand (intervals, globs) are left to the jobs."""
+    if not {"-m", "--multirun"} & set(args):
+        return
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import HydraException
+
+    from .api import validate
+    from .config import load_config
+
+    overrides = [a for a in args if not a.startswith("-")]
+    parsed = OverridesParser.create().parse_overrides(overrides)
+    fixed, swept = [], {}
+    for text, override in zip(overrides, parsed, strict=True):
+        if override.key_or_group.startswith("hydra"):
+            continue
+        if not override.is_sweep_override():
+            fixed.append(text)
+            continue
+        try:
+            swept[override.get_key_element()] = list(override.sweep_string_iterator())
+        except Exception:  # noqa: BLE001 - an interval or glob: its jobs will check it
+            continue
+    for key, values in swept.items():
+        others = [f"{k}={v[0]}" for k, v in swept.items() if k != key and v]
+        for value in values:
+            try:
+                validate(load_config(overrides=[*fixed, *others, f"{key}={value}"]))
+            except (ConfigError, SpecError, HydraException) as err:
+                raise ConfigError(f"sweep value {key}={value}: {err}") from err
+
+
 def main() -> None:
     """Console entry point."""
     try:
         check_overrides(sys.argv[1:])
-    except ConfigError as err:
+        check_sweep(sys.argv[1:])
+    except (ConfigError, SpecError) as err:
         print(f"mcengine: invalid config: {err}", file=sys.stderr)
         sys.exit(2)
     sys.argv[1:] = replace_mappings(sys.argv[1:])

@@ -30,6 +30,11 @@ RUN_KEYS = {
     "progress", "sampling", "sensitivity", "target", "report", "correlations", "distributed",
     "compile_cache",
 }  # fmt: skip
+# the run keys that are sections, and their keys
+RUN_SECTIONS = {
+    "sensitivity": ("deciles", "sobol", "sobol_samples"),
+    "target": ("p_recoup_se", "npv_se"),
+}
 DEFAULT_COMPILE_CACHE = "~/.cache/mcengine/xla"
 # what conf/config.yaml sets, for plain-dict configs that leave run keys out (tested equal)
 DEFAULT_N_SAMPLES = 1_000_000
@@ -46,21 +51,40 @@ def config_dir() -> Path:
     raise FileNotFoundError("mcengine's conf/ folder was not found next to the package")
 
 
+def _spec_field(key: str) -> bool:
+    """Whether ``key`` names a field of a model parameter's spec (``market.price0.mode``)."""
+    parts = key.split(".")
+    return any(".".join(parts[:n]) in PARAMS for n in range(1, len(parts)))
+
+
 def replace_mappings(overrides: Sequence[str]) -> list[str]:
-    """Make ``path={dist: ...}`` replace a model parameter's spec instead of merging into it.
+    """Rewrite model-parameter overrides so that Hydra applies them the way users mean them.
 
     Hydra merges a mapping override into an existing mapping, so ``market.price0={dist:
     lognormal, p05: 2, p95: 3}`` over a PERT spec would fail (or mix the two). For model
-    parameters, such an override becomes Hydra's delete-then-add pair ``~path +path=...``.
+    parameters, a mapping or list value becomes Hydra's delete-then-add pair ``~path +path=...``,
+    and the spec checks then judge the new value. A spec field (``market.price0.mode=2.5``)
+    becomes Hydra's add-or-override ``++``, so that a field the current spec lacks gets the spec
+    checks' message (which family takes which parameters), not Hydra's advice to append it.
     """
     out: list[str] = []
     for item in overrides:
         key, sep, value = item.partition("=")
-        if sep and key in PARAMS and value.lstrip().startswith("{"):
+        if sep and key in PARAMS and value.lstrip().startswith(("{", "[")):
             out += [f"~{key}", f"+{key}={value}"]
+        elif sep and _spec_field(key):
+            out.append(f"++{item}")
         else:
             out.append(item)
     return out
+
+
+def _unknown_run_key(section: str, key: str) -> ConfigError:
+    known = RUN_SECTIONS[section]
+    return ConfigError(
+        f"'{section}.{key}' is not a config key.{suggest(key, known)} "
+        f"'{section}' keys: {', '.join(known)}."
+    )
 
 
 def _unknown_key(key: str) -> ConfigError:
@@ -75,21 +99,23 @@ def check_overrides(overrides: Sequence[str]) -> None:
     """Reject ``key=value`` overrides of keys that do not exist, before Hydra composes them.
 
     Hydra's own message for an unknown key suggests appending it with ``+``, which is never the
-    fix for a misspelt parameter; this names the closest parameter instead. A mapping given for
+    fix for a misspelt parameter or run key; this names the closest one instead. A mapping for
     ``correlations`` (a list of triples) is caught here too, where Hydra would report a failed
     merge."""
     groups = {p.name for p in config_dir().iterdir() if p.is_dir()} | {"hydra"}
     top = RUN_KEYS | set(SECTIONS) | {p for p in PARAMS if "." not in p} | groups
     for item in overrides:
         key, sep, value = item.partition("=")
-        if not sep or key.startswith(("-", "+", "~")) or "/" in key:
+        if not sep or key.startswith(("-", "+", "~")) or "/" in key or "@" in key:
             continue  # flags, appends, deletions and config-group paths are Hydra's
         section, _, rest = key.partition(".")
-        if not rest and key not in top:
-            raise _unknown_key(key)
+        if section not in top:
+            raise _unknown_key(section)
         name = rest.split(".")[0]  # market.price0.mode=2 edits a field of price0's spec
         if section in SECTIONS and rest and f"{section}.{name}" not in PARAMS:
             raise unknown_parameter(section, name)
+        if section in RUN_SECTIONS and rest and name not in RUN_SECTIONS[section]:
+            raise _unknown_run_key(section, name)
         if key == "correlations" and value.lstrip().startswith("{"):
             raise ConfigError(
                 "correlations must be a list of [path, path, rank correlation] triples, got a "
@@ -156,6 +182,9 @@ def _section(cfg: Mapping, key: str) -> Mapping:
         raise ConfigError(
             f"{key} must be a mapping of its keys (e.g. {key}.<name>=value), got {node!r}."
         )
+    for name in node:
+        if name not in RUN_SECTIONS[key]:
+            raise _unknown_run_key(key, str(name))
     return node
 
 

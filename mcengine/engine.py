@@ -92,6 +92,10 @@ class Target:
 class Interrupted(RuntimeError):
     """Raised after a SIGTERM/SIGINT once the checkpoint is written; rerun to resume."""
 
+    def __init__(self, message: str, signum: int) -> None:
+        super().__init__(message)
+        self.signum = signum  # the signal that stopped the run
+
 
 @dataclass
 class RunResult:
@@ -362,7 +366,8 @@ def _run(model, n_samples, seed, levels, precision, chunking, checkpoint, progre
                 bar.close()
                 raise Interrupted(
                     f"stopped by signal {stop.raised} after {done} futures; checkpoint "
-                    f"written, rerun the same command to resume"
+                    f"written: run the same config with the same output directory to resume",
+                    signum=stop.raised,
                 )
     bar.close()
     main_time = time.perf_counter() - t_main

@@ -10,6 +10,7 @@ import pytest
 
 import mcengine
 from mcengine import ConfigError
+from mcengine.cli import check_sweep
 from mcengine.config import RunSettings, check_overrides, to_plain
 from mcengine.distributions import SpecError
 from mcengine.model.spec import ModelSpec
@@ -161,7 +162,7 @@ def test_numpy_numbers_are_numbers():
 
 def test_arrival_rates_are_bounded():
     """The monthly Poisson draw is exact up to 50 arrivals a month (600 a year)."""
-    assert "churn.release_rate=1100 is outside its range [0, 600]" in _error(
+    assert "churn.release_rate: 1100 is outside its range [0, 600]" in _error(
         _spec(churn__release_rate=1100)
     )
 
@@ -174,7 +175,19 @@ def test_correlating_a_plain_number_says_so():
 
 def test_range_errors_say_how_to_fix():
     message = _error(_spec(fleet__gpus=-5))
-    assert "fleet.gpus=-5 is outside its range (0, inf]: give a value in that range" in message
+    assert (
+        "fleet.gpus: -5 is outside its range (0, inf). Fix: give a value in that range" in message
+    )
+
+
+def test_support_reaching_an_open_end_says_how_to_truncate():
+    spec = {"dist": "normal", "mean": -0.2, "sd": 0.1, "low": -1}
+    message = _error(_spec(market__price_trend=spec))
+    assert "outside the parameter's range (-1, inf)" in message
+    assert "e.g. add low: -0.99" in message
+    spec = {"dist": "uniform", "low": 0, "high": 1.5}
+    message = _error(_spec(market__revenue_share=spec))
+    assert "e.g. add high: 1" in message  # a closed end: truncate at it
 
 
 def test_quoted_spec_gets_a_hint():
@@ -189,6 +202,9 @@ def test_quoted_spec_gets_a_hint():
         ("market.price_0.mode=2", "'market.price_0' is not a parameter"),
         ("n_sample=10", "'n_sample' is not a config key. Did you mean 'n_samples'?"),
         ("correlations={a: 1}", "correlations must be a list of [path, path, rank correlation]"),
+        ("markt.price0=2", "'markt' is not a config key. Did you mean 'market'?"),
+        ("sensitivity.sobol_sample=100", "'sensitivity.sobol_sample' is not a config key."),
+        ("target.p_recoup=0.01", "Did you mean 'p_recoup_se'?"),
     ],
 )
 def test_unknown_override_keys_are_named_before_hydra_composes(override, expected):
@@ -228,3 +244,55 @@ def test_cli_names_a_misspelt_parameter_not_hydras_append_hint(tmp_path):
     assert "'fleet.gpu' is not a parameter of the model. Did you mean 'gpus'?" in proc.stderr
     assert "+fleet.gpu" not in proc.stderr + proc.stdout
     assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize(
+    "override, expected",
+    [
+        # a field the current spec (a PERT) lacks: the spec check names the family's fields
+        ("market.price0.mdoe=3", "pert has unknown or extra parameter(s) mdoe"),
+        ("market.price0.p05=2", "Fix: use one of the pert parameterisations: {min, mode, max}"),
+        ("fleet.gpus.mode=3", "fleet.gpus is a plain number (not drawn per future)"),
+        ("market.price0=[1, 2]", "market.price0 must be a number or a distribution spec"),
+    ],
+)
+def test_spec_field_and_list_overrides_get_the_spec_checks(override, expected):
+    with pytest.raises((ConfigError, SpecError)) as info:
+        mcengine.validate(mcengine.load_config(overrides=[override]))
+    assert expected in str(info.value)
+
+
+def test_spec_field_override_edits_the_spec():
+    cfg = mcengine.load_config(overrides=["market.price0.mode=2.5"])
+    settings, model = mcengine.validate(cfg)
+    assert to_plain(cfg)["market"]["price0"] == {
+        "dist": "pert",
+        "min": 2.25,
+        "mode": 2.5,
+        "max": 3.5,
+    }
+    assert "market.price0" in model.inputs.paths
+
+
+def test_plain_dict_run_sections_reject_unknown_keys():
+    with pytest.raises(ConfigError, match="'target.p_recoup' is not a config key"):
+        RunSettings.from_config({"target": {"p_recoup": 0.01}})
+
+
+@pytest.mark.parametrize(
+    "args, expected",
+    [
+        (["-m", "fleet.gpus=512,-5"], "sweep value fleet.gpus=-5: fleet.gpus: -5 is outside"),
+        (["--multirun", "market.price0.mode=2.5,9"], "sweep value market.price0.mode=9"),
+        (["-m", "fleet.gpus=64,128", "scenario=gpu_cloud,bogus"], "sweep value scenario=bogus"),
+    ],
+)
+def test_every_sweep_value_is_checked_before_the_first_job(args, expected):
+    with pytest.raises(ConfigError) as info:
+        check_sweep(args)
+    assert expected in str(info.value)
+
+
+def test_a_valid_sweep_passes_the_check():
+    check_sweep(["-m", "fleet.gpus=64,128", "market.price0.mode=2.5,3", "hydra.job.chdir=false"])
+    check_sweep(["fleet.gpus=-5"])  # not a multirun: the run itself reports it

@@ -38,8 +38,8 @@ class Param:
         return above and below
 
     def range_text(self) -> str:
-        lo = "(" if self.low_open else "["
-        hi = ")" if self.high_open else "]"
+        lo = "(" if self.low_open or math.isinf(self.low) else "["
+        hi = ")" if self.high_open or math.isinf(self.high) else "]"
         return f"{lo}{self.low:g}, {self.high:g}{hi}"
 
 

@@ -81,7 +81,8 @@ def _check_plain(param: Param, value: Any) -> float:
                 " It looks like a distribution spec in quotes: write it without quotes, e.g. "
                 f"{where}='{{dist: uniform, low: 1, high: 2}}' in the shell."
             )
-        raise ConfigError(f"{where} must be a number, got {value!r}.{hint}")
+        what = "a number or a distribution spec" if param.uncertain else "a number"
+        raise ConfigError(f"{where} must be {what}, got {value!r}.{hint}")
     if not math.isfinite(value):
         raise ConfigError(f"{where} must be finite, got {value!r}.")
     if param.integer and float(value) != int(value):
@@ -89,8 +90,8 @@ def _check_plain(param: Param, value: Any) -> float:
     if not param.admits(float(value)):
         example = "" if param.default is None else f" (the default is {param.default:g})"
         raise ConfigError(
-            f"{where}={value!r} is outside its range {param.range_text()}: give a value in that "
-            f"range{example}."
+            f"{where}: {value!r} is outside its range {param.range_text()}. Fix: give a value in "
+            f"that range{example}."
         )
     return float(value)
 
@@ -103,10 +104,18 @@ def _check_support(param: Param, dist) -> None:
     ok_lo = ok_lo or (param.low_open and lo == param.low == 0.0 and dist.is_continuous)
     ok_hi = hi < param.high if param.high_open else hi <= param.high
     if not (ok_lo and ok_hi):
+        bounds = []
+        for ok, name, end, is_open, step in (
+            (ok_lo, "low", param.low, param.low_open, 0.01),
+            (ok_hi, "high", param.high, param.high_open, -0.01),
+        ):
+            if not ok:  # an open end itself is excluded: truncate just inside it
+                inside = end + step * max(1.0, abs(end))
+                bounds.append(f"{name}: {inside:g}" if is_open else f"{name}: {end:g}")
         raise ConfigError(
             f"{param.path}: its distribution can take values in [{lo:g}, {hi:g}], outside the "
-            f"parameter's range {param.range_text()}. Pick a family on that range or truncate it "
-            f"(add low:/high: to the spec)."
+            f"parameter's range {param.range_text()}. Fix: pick a family on that range or "
+            f"truncate the spec inside it, e.g. add {', '.join(bounds)}."
         )
 
 
