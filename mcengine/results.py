@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 import xarray as xr
+import yaml
 
 from .accumulators import (
     bin_ranges,
@@ -22,9 +23,18 @@ from .accumulators import (
 from .engine import RunResult
 from .model.kernel import COMPONENTS
 
-__all__ = ["to_dataset", "write_netcdf", "open_results", "NETCDF_ENGINE"]
+__all__ = [
+    "to_dataset",
+    "write_netcdf",
+    "open_results",
+    "results_file",
+    "is_run_dir",
+    "NETCDF_ENGINE",
+    "DEFAULT_RESULTS_FILE",
+]
 
 NETCDF_ENGINE = "h5netcdf"
+DEFAULT_RESULTS_FILE = "results.nc"  # the config's default ``output``
 COARSE_QUANTILES = 0.01  # quantile_cdf_error_bound above which a run warns (5x the target)
 
 
@@ -222,10 +232,48 @@ def _umask() -> int:
     return mask
 
 
-def open_results(path: str | os.PathLike) -> xr.Dataset:
-    """Load a results file (or the ``results.nc`` inside a run directory) into memory."""
+def _configured_output(run_dir: Path) -> str | None:
+    """The ``output`` key of the run's ``.hydra/config.yaml`` (as Hydra saved it), if any."""
+    config_yaml = run_dir / ".hydra" / "config.yaml"
+    if not config_yaml.is_file():
+        return None
+    output = (yaml.safe_load(config_yaml.read_text()) or {}).get("output")
+    return output if isinstance(output, str) and output else None
+
+
+def results_file(run_dir: str | os.PathLike) -> Path:
+    """The results file of a run (or sweep job) directory: the ``output`` of its
+    ``.hydra/config.yaml``, else ``results.nc``."""
+    run_dir = Path(run_dir)
+    return run_dir / (_configured_output(run_dir) or DEFAULT_RESULTS_FILE)
+
+
+def is_run_dir(path: str | os.PathLike) -> bool:
+    """Whether ``path`` is a single run's directory: it holds Hydra's ``.hydra/`` record of the
+    run or a results file (a multirun directory holds them in its job directories)."""
     path = Path(path)
-    if path.is_dir():
-        path = path / "results.nc"
-    with xr.open_dataset(path, engine=NETCDF_ENGINE) as ds:
+    return (path / ".hydra").is_dir() or results_file(path).is_file()
+
+
+def _no_results(path: Path) -> str:
+    """Why ``path`` (a results file, or a run directory) holds no results file."""
+    if not path.is_dir():
+        return f"no such results file: {path}"
+    output = _configured_output(path)
+    looked = (
+        f"{output} (the output named in .hydra/config.yaml)"
+        if output
+        else f"{DEFAULT_RESULTS_FILE} (no .hydra/config.yaml names another output)"
+    )
+    return f"no results in the run directory {path}: looked for {looked}"
+
+
+def open_results(path: str | os.PathLike) -> xr.Dataset:
+    """Load a results file, or the results file of a run directory (:func:`results_file`), into
+    memory. FileNotFoundError names the directory and the file looked for when there is none."""
+    path = Path(path)
+    file = results_file(path) if path.is_dir() else path
+    if not file.is_file():
+        raise FileNotFoundError(_no_results(path))
+    with xr.open_dataset(file, engine=NETCDF_ENGINE) as ds:
         return ds.load()

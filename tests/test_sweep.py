@@ -16,8 +16,15 @@ import xarray as xr
 import yaml
 
 from mcengine import sweep
-from mcengine.sweep import MissingJobsError, open_sweep, open_sweep_file, write_sweep
-from mcengine.sweep.jobs import _load_results
+from mcengine.results import open_results
+from mcengine.sweep import (
+    MissingJobsError,
+    NotMultirunError,
+    is_sweep_file,
+    open_sweep,
+    open_sweep_file,
+    write_sweep,
+)
 
 QUANTILES = [0.05, 0.5, 0.95]
 COMPONENTS = ["revenue", "energy", "upfront"]
@@ -107,7 +114,7 @@ def make_grid(
 
 
 def job_results(sweep_dir: Path, num: int) -> xr.Dataset:
-    return _load_results(sweep_dir / str(num) / "results.nc")
+    return open_results(sweep_dir / str(num) / "results.nc")
 
 
 def assert_cell_is_job(ds: xr.Dataset, sel: dict, job: xr.Dataset) -> None:
@@ -161,7 +168,7 @@ def test_per_job_config_is_kept(tmp_path: Path) -> None:
 def test_config_falls_back_to_hydra_dir(tmp_path: Path) -> None:
     make_grid(tmp_path)
     path = tmp_path / "1" / "results.nc"
-    ds = _load_results(path).drop_attrs(deep=False)
+    ds = open_results(path).drop_attrs(deep=False)
     path.unlink()
     ds.to_netcdf(path, engine="h5netcdf")
     out = open_sweep(tmp_path)
@@ -193,6 +200,21 @@ def test_custom_results_file_name(tmp_path: Path) -> None:
     for num, g in enumerate([8, 16]):
         make_job(tmp_path, num, [f"fleet.gpus={g}"], output="out.nc")
     assert open_sweep(tmp_path).sizes["fleet.gpus"] == 2
+
+
+def test_open_results_finds_a_custom_output_of_a_run_dir(tmp_path: Path) -> None:
+    job_dir = make_job(tmp_path, 0, ["fleet.gpus=8"], output="out.nc")
+    assert open_results(job_dir)["p_recoup"].item() == open_results(job_dir / "out.nc")["p_recoup"]
+
+
+def test_open_results_without_results_names_dir_and_file(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match=f"{tmp_path}: looked for results.nc"):
+        open_results(tmp_path)
+    job_dir = make_job(tmp_path, 0, ["fleet.gpus=8"], results=False, output="out.nc")
+    with pytest.raises(FileNotFoundError, match="looked for out.nc .*config.yaml"):
+        open_results(job_dir)
+    with pytest.raises(FileNotFoundError, match="no such results file"):
+        open_results(tmp_path / "nope.nc")
 
 
 # --------------------------------------------------------------------------- non-grid
@@ -292,6 +314,35 @@ def test_no_jobs_at_all(tmp_path: Path) -> None:
         open_sweep(tmp_path / "nope")
 
 
+def test_no_job_finished_says_nothing_to_combine(tmp_path: Path) -> None:
+    make_grid(tmp_path, skip=(0,), drop_dirs=(1, 2, 3))  # interrupted during job 0
+    for allow_missing in (False, True):
+        with pytest.raises(MissingJobsError, match="no job .* has finished yet") as err:
+            open_sweep(tmp_path, allow_missing=allow_missing)
+        assert "nothing to combine" in str(err.value) and "allow_missing" not in str(err.value)
+        assert "job 0: market.price_trend=-0.2 fleet.gpus=64 n_samples=100: no 0/results.nc" in (
+            str(err.value)
+        )
+        assert "job 3: market.price_trend=-0.4 fleet.gpus=128 n_samples=100: no job directory" in (
+            str(err.value)
+        )
+        assert len(err.value.missing) == 4
+
+
+def make_run_dir(run_dir: Path) -> Path:
+    """A single run's directory as ``mcengine`` leaves it: ``.hydra/`` and results, no jobs."""
+    make_job(run_dir.parent, int(run_dir.name), ["n_samples=100"])
+    hydra_yaml = run_dir / ".hydra" / "hydra.yaml"
+    hydra_yaml.write_text(yaml.safe_dump({"hydra": {"job": {"num": "???"}}}))
+    return run_dir
+
+
+def test_single_run_dir_is_not_a_multirun(tmp_path: Path) -> None:
+    run_dir = make_run_dir(tmp_path / "0")
+    with pytest.raises(NotMultirunError, match="is a single run's directory, not a multirun"):
+        open_sweep(run_dir)
+
+
 # --------------------------------------------------------------------------- writing
 
 
@@ -350,6 +401,29 @@ def test_main_writes_and_reports(tmp_path: Path, capsys) -> None:
     assert sweep.main([str(tmp_path)]) == 0
     assert "market.price_trend=2, fleet.gpus=2" in capsys.readouterr().out
     assert (tmp_path / "sweep.nc").is_file()
+
+
+def test_main_on_a_path_that_is_no_multirun_exits_2(tmp_path: Path, capsys) -> None:
+    run_dir = make_run_dir(tmp_path / "0")
+    assert sweep.main([str(run_dir)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("mcengine-sweep: error: ") and err.count("\n") == 1
+    assert f"{run_dir} is a single run's directory, not a multirun directory" in err
+    assert sweep.main([str(tmp_path / "empty")]) == 2
+    (tmp_path / "empty").mkdir()
+    assert sweep.main([str(tmp_path / "empty")]) == 2
+    assert "no Hydra job directories" in capsys.readouterr().err
+
+
+def test_main_relative_output_is_relative_to_cwd(tmp_path: Path, monkeypatch, capsys) -> None:
+    (tmp_path / "sweep").mkdir()
+    make_grid(tmp_path / "sweep")
+    monkeypatch.chdir(tmp_path)
+    assert sweep.main(["sweep", "--job-dim", "-o", "other.nc"]) == 0
+    assert is_sweep_file(tmp_path / "other.nc") and not (tmp_path / "sweep/other.nc").exists()
+    assert f"wrote {tmp_path / 'other.nc'} (job=4)" in capsys.readouterr().out
+    assert "relative to the current directory" in sweep.cli._parser().format_help()
+    assert not is_sweep_file(tmp_path / "sweep/0/results.nc")
 
 
 def test_main_fails_on_missing_naming_them(tmp_path: Path, capsys) -> None:

@@ -23,7 +23,11 @@ Rules:
   ``multirun.yaml`` expects but whose directory does not exist) are named in an error. With
   ``allow_missing=True`` they are left out instead: their grid cells read NaN (``""`` for the
   string variables), the boolean variable ``job_ok`` marks which cells hold results, and the
-  attribute ``missing_jobs`` and a warning name them.
+  attribute ``missing_jobs`` and a warning name them. When no job has results there is nothing
+  to combine, and :class:`MissingJobsError` says so even then.
+* A directory that is not a multirun's (missing, without job directories, or a single run's
+  directory with ``.hydra/`` or its results file in it) raises :class:`NotMultirunError`, a
+  ``FileNotFoundError``.
 
 :func:`write_sweep` writes the combined Dataset to ``<sweep_dir>/sweep.nc`` atomically; the
 ``mcengine-sweep SWEEP_DIR`` console script calls it.
@@ -31,24 +35,26 @@ Rules:
 The package's modules: :mod:`~mcengine.sweep.jobs` finds and reads the jobs and checks for
 missing ones, :mod:`~mcengine.sweep.keys` tells the swept keys and whether the jobs form a grid,
 :mod:`~mcengine.sweep.combine` assembles the Dataset (:func:`open_sweep`),
-:mod:`~mcengine.sweep.store` writes and reads ``sweep.nc``, and :mod:`~mcengine.sweep.cli` is the
-console script.
+:mod:`~mcengine.sweep.store` writes and reads ``sweep.nc`` (and tells one by its attributes,
+:func:`is_sweep_file`), and :mod:`~mcengine.sweep.cli` is the console script.
 """
 
+from ..results import DEFAULT_RESULTS_FILE as DEFAULT_RESULTS_FILE
 from .cli import main
 from .combine import JOB_DIM as JOB_DIM
 from .combine import PER_JOB_TEXT as PER_JOB_TEXT
 from .combine import open_sweep
 from .jobs import BASIC_SWEEPER as BASIC_SWEEPER
-from .jobs import DEFAULT_RESULTS_FILE as DEFAULT_RESULTS_FILE
 from .jobs import Job as Job
-from .jobs import MissingJobsError
+from .jobs import MissingJobsError, NotMultirunError
 from .store import LIST_ATTRS as LIST_ATTRS
 from .store import SWEEP_FILE as SWEEP_FILE
-from .store import open_sweep_file, write_sweep
+from .store import is_sweep_file, open_sweep_file, write_sweep
 
 __all__ = [
     "MissingJobsError",
+    "NotMultirunError",
+    "is_sweep_file",
     "main",
     "open_sweep",
     "open_sweep_file",

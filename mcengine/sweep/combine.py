@@ -155,8 +155,6 @@ def open_sweep(
         The combined Dataset; see the :mod:`mcengine.sweep` docstring for its layout.
     """
     root = Path(sweep_dir)
-    if not root.is_dir():
-        raise FileNotFoundError(f"sweep directory {root} does not exist")
     jobs = _collect_jobs(root)
     for job in jobs:
         _parse_overrides(job)

@@ -16,25 +16,37 @@ from typing import Any
 import xarray as xr
 import yaml
 
-from ..results import NETCDF_ENGINE
+from ..results import is_run_dir, open_results, results_file
 
 log = logging.getLogger(__name__)
 
-DEFAULT_RESULTS_FILE = "results.nc"
 BASIC_SWEEPER = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
+
+
+class NotMultirunError(FileNotFoundError):
+    """The sweep directory does not exist, holds no job directories, or is a single run's."""
 
 
 class MissingJobsError(RuntimeError):
     """Some jobs of the sweep have no results; the message and ``missing`` name them."""
 
-    def __init__(self, sweep_dir: Path, missing: list[str], reasons: list[str]) -> None:
+    def __init__(
+        self, sweep_dir: Path, missing: list[str], reasons: list[str], none_finished: bool = False
+    ) -> None:
         self.missing = missing
         lines = "\n".join(f"  - {reason}" for reason in reasons)
-        super().__init__(
-            f"{len(missing)} job(s) of the sweep in {sweep_dir} have no results:\n{lines}\n"
-            "Re-run them, or pass allow_missing=True (mcengine-sweep --allow-missing) to combine "
-            "the others and record the missing ones in attrs['missing_jobs']."
-        )
+        if none_finished:
+            message = (
+                f"no job of the sweep in {sweep_dir} has finished yet, so there is nothing to "
+                f"combine; none of its {len(missing)} job(s) has results:\n{lines}"
+            )
+        else:
+            message = (
+                f"{len(missing)} job(s) of the sweep in {sweep_dir} have no results:\n{lines}\n"
+                "Re-run them, or pass allow_missing=True (mcengine-sweep --allow-missing) to "
+                "combine the others and record the missing ones in attrs['missing_jobs']."
+            )
+        super().__init__(message)
 
 
 @dataclass
@@ -82,33 +94,17 @@ def _job_num(job_dir: Path, sweep_dir: Path) -> int:
         ) from err
 
 
-def _results_file(job_dir: Path) -> Path:
-    """The job's results file: the ``output`` key of its config, else ``results.nc``."""
-    config_yaml = job_dir / ".hydra" / "config.yaml"
-    name = DEFAULT_RESULTS_FILE
-    if config_yaml.is_file():
-        output = (_read_yaml(config_yaml) or {}).get("output")
-        if isinstance(output, str) and output:
-            name = output
-    return job_dir / name
-
-
-def _load_results(path: Path) -> xr.Dataset:
-    with xr.open_dataset(path, engine=NETCDF_ENGINE) as ds:
-        return ds.load()
-
-
 def _read_job(job_dir: Path, sweep_dir: Path) -> Job:
     """Read one job directory; a job without readable results gets ``problem`` set."""
     overrides = [str(o) for o in (_read_yaml(job_dir / ".hydra" / "overrides.yaml") or [])]
     job = Job(num=_job_num(job_dir, sweep_dir), overrides=overrides, directory=job_dir)
-    path = _results_file(job_dir)
+    path = results_file(job_dir)
     rel = path.relative_to(sweep_dir)
     if not path.is_file():
         job.problem = f"no {rel} (the job failed, was cancelled or is still running)"
         return job
     try:
-        job.results = _load_results(path)
+        job.results = open_results(path)
     except (OSError, ValueError) as err:
         job.problem = f"cannot read {rel}: {err}"
     return job
@@ -137,8 +133,20 @@ def _expected_jobs(sweep_dir: Path) -> list[list[str]] | None:
     return [list(job) for batch in batches for job in batch]
 
 
+def _check_sweep_dir(sweep_dir: Path) -> None:
+    """Raise :class:`NotMultirunError` when ``sweep_dir`` is missing or a single run's directory."""
+    if not sweep_dir.is_dir():
+        raise NotMultirunError(f"sweep directory {sweep_dir} does not exist")
+    if is_run_dir(sweep_dir):
+        raise NotMultirunError(
+            f"{sweep_dir} is a single run's directory, not a multirun directory (one holding job "
+            "directories with .hydra/); read it with mcengine.open_results or mcengine-report"
+        )
+
+
 def _collect_jobs(sweep_dir: Path) -> list[Job]:
     """All jobs: those with a directory, plus those ``multirun.yaml`` expects without one."""
+    _check_sweep_dir(sweep_dir)
     jobs = {}
     for job_dir in _job_dirs(sweep_dir):
         job = _read_job(job_dir, sweep_dir)
@@ -151,7 +159,7 @@ def _collect_jobs(sweep_dir: Path) -> list[Job]:
         if num not in jobs:
             jobs[num] = Job(num=num, overrides=overrides, problem="no job directory")
     if not jobs:
-        raise FileNotFoundError(
+        raise NotMultirunError(
             f"no Hydra job directories (*/.hydra/overrides.yaml) under {sweep_dir}"
         )
     return [jobs[n] for n in sorted(jobs)]
@@ -187,10 +195,9 @@ def _check_missing(sweep_dir: Path, jobs: Sequence[Job], allow_missing: bool) ->
         return []
     names = [job.name for job in bad]
     reasons = [f"job {job.name}: {job.problem}" for job in bad]
-    if not allow_missing:
-        raise MissingJobsError(sweep_dir, names, reasons)
-    if len(bad) == len(jobs):
-        raise MissingJobsError(sweep_dir, names, reasons)
+    none_finished = len(bad) == len(jobs)
+    if none_finished or not allow_missing:
+        raise MissingJobsError(sweep_dir, names, reasons, none_finished)
     message = f"{len(bad)} job(s) of {sweep_dir} left out of the sweep:\n" + "\n".join(reasons)
     warnings.warn(message, stacklevel=3)
     log.warning(message)

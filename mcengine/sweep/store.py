@@ -9,9 +9,8 @@ import numpy as np
 import xarray as xr
 import yaml
 
-from ..results import write_netcdf
+from ..results import NETCDF_ENGINE, open_results, write_netcdf
 from .combine import open_sweep
-from .jobs import _load_results
 
 SWEEP_FILE = "sweep.nc"
 # Attributes of the combined Dataset that are lists in memory and YAML strings in the file.
@@ -51,9 +50,16 @@ def write_sweep(
     return target
 
 
+def is_sweep_file(path: str | os.PathLike[str]) -> bool:
+    """Whether ``path`` is a file written by :func:`write_sweep`, whatever its name: it has the
+    ``sweep_dims`` attribute (only the file's header is read)."""
+    with xr.open_dataset(path, engine=NETCDF_ENGINE) as ds:
+        return "sweep_dims" in ds.attrs
+
+
 def open_sweep_file(path: str | os.PathLike[str]) -> xr.Dataset:
     """Load a written ``sweep.nc`` into memory, with its list attributes as lists again."""
-    ds = _load_results(Path(path))
+    ds = open_results(path)
     for name in LIST_ATTRS:
         if isinstance(ds.attrs.get(name), str):
             ds.attrs[name] = list(yaml.safe_load(ds.attrs[name]) or [])
