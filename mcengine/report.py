@@ -3,9 +3,10 @@
 ``write_report(ds, out_dir, sweep=None)`` writes one PNG per plot of ``mcengine.plot`` into
 ``out_dir`` plus ``report.html``, which embeds the PNGs as base64 data URIs and shows a table of
 headline numbers; it loads nothing from outside the file. ``main()`` is the console script
-``mcengine-report PATH`` where PATH is a ``results.nc`` (or a sweep ``.nc``), a run directory
-holding ``results.nc``, or a multirun sweep directory (read with ``mcengine.open_sweep``); the
-report is written next to the results.
+``mcengine-report PATH`` where PATH is a ``results.nc``, a ``sweep.nc`` written by
+``mcengine-sweep`` (told by its attributes, whatever its name), a run directory (its results file
+found as ``mcengine.open_results`` does), or a multirun sweep directory (read with
+``mcengine.open_sweep``); the report is written next to the results.
 """
 
 from __future__ import annotations
@@ -22,6 +23,15 @@ import numpy as np
 import xarray as xr
 
 from mcengine import plot
+from mcengine.errors import cli_error
+from mcengine.results import DEFAULT_RESULTS_FILE, is_run_dir, open_results
+from mcengine.sweep import (
+    MissingJobsError,
+    NotMultirunError,
+    is_sweep_file,
+    open_sweep,
+    open_sweep_file,
+)
 
 __all__ = ["write_report", "load_path", "main"]
 
@@ -290,21 +300,26 @@ def write_report(ds: xr.Dataset, out_dir: str | Path, sweep: xr.Dataset | None =
 # --- command line -----------------------------------------------------------------------------
 
 
-def _open_results(path: Path) -> xr.Dataset:
-    """Open ``results.nc`` (or a written ``sweep.nc``) fully into memory."""
+def _open_file(path: Path) -> xr.Dataset:
+    """A run's results file, or a file written by ``mcengine-sweep`` whatever its name (told by
+    its attributes), fully in memory."""
     try:
-        from mcengine.results import open_results
-    except ImportError:  # the I/O layer is optional for reading: plain xarray will do
-        with xr.open_dataset(path, engine="h5netcdf") as ds:
-            return ds.load()
-    return open_results(path)
+        return open_sweep_file(path) if is_sweep_file(path) else open_results(path)
+    except (OSError, ValueError) as err:  # h5py's messages do not name the file
+        raise ValueError(f"cannot read {path} as NetCDF results: {err}") from err
 
 
-def _open_sweep(path: Path) -> xr.Dataset:
-    """Combine the jobs of the multirun sweep directory ``path``."""
-    from mcengine.sweep import open_sweep
-
-    return open_sweep(path, allow_missing=True)
+def _open_dir(path: Path) -> xr.Dataset:
+    """A run directory's results file, else the combined jobs of a multirun directory."""
+    if is_run_dir(path):
+        return open_results(path)
+    try:
+        return open_sweep(path, allow_missing=True)
+    except NotMultirunError:
+        raise FileNotFoundError(
+            f"{path} holds no results: it is neither a run directory (with {DEFAULT_RESULTS_FILE} "
+            "or .hydra/) nor a multirun directory (with job directories holding .hydra/)"
+        ) from None
 
 
 def _sweep_point(sweep: xr.Dataset) -> xr.Dataset:
@@ -326,34 +341,41 @@ def _sweep_point(sweep: xr.Dataset) -> xr.Dataset:
 
 
 def load_path(path: str | Path) -> tuple[xr.Dataset, xr.Dataset | None, Path]:
-    """Resolve ``PATH`` of ``mcengine-report`` into ``(run, sweep or None, output directory)``."""
+    """Resolve ``PATH`` of ``mcengine-report`` into ``(run, sweep or None, output directory)``.
+
+    FileNotFoundError when ``path`` holds no results (a run directory's message names the file
+    looked for)."""
     path = Path(path)
-    if path.is_dir() and (path / "results.nc").is_file():
-        path = path / "results.nc"
     if path.is_file():
-        ds, out = _open_results(path), path.parent
+        ds, out = _open_file(path), path.parent
     elif path.is_dir():
-        ds, out = _open_sweep(path), path
+        ds, out = _open_dir(path), path
     else:
-        raise SystemExit(f"no such file or directory: {path}")
+        raise FileNotFoundError(f"no such file or directory: {path}")
     if plot.swept_dims(ds):
         return _sweep_point(ds), ds, out
     return ds, None, out
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Console entry point ``mcengine-report PATH [--out-dir DIR]``."""
+    """Console entry point ``mcengine-report PATH [--out-dir DIR]``; exit status 2 when PATH holds
+    no results, 1 when they cannot be read."""
     parser = argparse.ArgumentParser(
         prog="mcengine-report",
         description="Write PNG plots and a self-contained report.html for an mcengine run or "
         "sweep, next to its results.",
     )
-    parser.add_argument("path", help="results.nc, a run directory, or a multirun sweep directory")
+    parser.add_argument(
+        "path", help="results.nc, a sweep.nc, a run directory, or a multirun sweep directory"
+    )
     parser.add_argument(
         "--out-dir", default=None, help="write here instead (default: next to the results)"
     )
     args = parser.parse_args(argv)
-    ds, sweep, out = load_path(args.path)
+    try:
+        ds, sweep, out = load_path(args.path)
+    except (MissingJobsError, OSError, ValueError) as err:
+        return cli_error("mcengine-report", err)
     report = write_report(ds, args.out_dir or out, sweep=sweep)
     print(report)
     return 0

@@ -108,6 +108,27 @@ def test_tornado_sorted_by_swing(metric: str) -> None:
     assert sorted(labels) == sorted(swing.index)
 
 
+@pytest.mark.parametrize("metric", ["npv", "p_recoup"])
+def test_tornado_without_deciles_says_how_to_get_them(metric: str) -> None:
+    ds = small_run().drop_vars(["sens_npv_mean", "sens_p_recoup"])
+    with pytest.raises(ValueError, match="no variable 'sens_.*sensitivity.deciles=true"):
+        plot.tornado(ds, metric=metric)
+
+
+def test_run_plot_without_its_variable_names_it() -> None:
+    with pytest.raises(ValueError, match="no variable 'pv'"):
+        plot.waterfall(small_run().drop_vars("pv"))
+
+
+@pytest.mark.parametrize("name", sorted(RUN_PLOTS))
+def test_run_plots_on_a_sweep_say_select_a_point(name: str) -> None:
+    sweep = small_sweep()
+    with pytest.raises(ValueError, match=r"sweep Dataset.*ds\.sel\(.*sweep_heatmap / sweep_line"):
+        RUN_PLOTS[name](sweep)
+    point = {SWEEP_X: sweep[SWEEP_X].values[0], SWEEP_Y: sweep[SWEEP_Y].values[0]}
+    assert RUN_PLOTS[name](sweep.sel(point)).get_title()  # type: ignore[attr-defined]
+
+
 def test_tornado_rejects_unknown_metric() -> None:
     with pytest.raises(ValueError, match="metric"):
         plot.tornado(small_run(), metric="irr")
@@ -139,3 +160,15 @@ def test_sweep_line(tmp_path: Path) -> None:
 
 def test_single_run_has_no_swept_dims() -> None:
     assert plot.swept_dims(small_run()) == []
+
+
+@pytest.mark.parametrize(
+    "text", [f"[{SWEEP_X}, {SWEEP_Y}]", f'["{SWEEP_X}", "{SWEEP_Y}"]', f"[{SWEEP_X}, {SWEEP_Y}]\n"]
+)
+def test_swept_dims_reads_a_list_written_as_text(text: str) -> None:
+    """A sweep.nc opened without open_sweep_file holds its sweep_dims as YAML/JSON text."""
+    sweep = small_sweep().copy()
+    sweep.attrs["sweep_dims"] = text
+    assert plot.swept_dims(sweep) == [SWEEP_X, SWEEP_Y]
+    sweep.attrs["sweep_dims"] = SWEEP_Y
+    assert plot.swept_dims(sweep) == [SWEEP_Y]

@@ -133,9 +133,65 @@ def test_cli_on_sweep_dir(calls: list[tuple], tmp_path: Path) -> None:
     assert "config" in ds.attrs and "config" not in ds.data_vars
 
 
-def test_cli_missing_path(tmp_path: Path) -> None:
-    with pytest.raises(SystemExit):
-        report.main([str(tmp_path / "nope.nc")])
+@pytest.mark.parametrize("name", ["sweep.nc", "renamed.nc"])
+def test_cli_on_sweep_file(name: str, calls: list[tuple], tmp_path: Path) -> None:
+    """A file written by mcengine-sweep is a sweep, told by its attributes, not its name."""
+    from mcengine.sweep import write_sweep
+
+    path = write_sweep(small_sweep_dir(), tmp_path / name)
+    assert report.main([str(path), "--out-dir", str(tmp_path / "out")]) == 0
+    [(ds, out, sweep)] = calls
+    assert out == tmp_path / "out"
+    assert sweep is not None and sweep.attrs["sweep_dims"] == [SWEEP_X, SWEEP_Y]
+    assert not set(ds.dims) & {SWEEP_X, SWEEP_Y}
+    assert "sweep point" in ds.attrs["mcengine_sweep_point"]
+
+
+def test_report_of_a_sweep_file_draws_the_sweep(tmp_path: Path) -> None:
+    from mcengine.sweep import write_sweep
+
+    path = write_sweep(small_sweep_dir(), tmp_path / "sweep.nc")
+    ds, sweep, out = report.load_path(path)
+    assert out == tmp_path and sweep is not None
+    written = report.write_report(ds.drop_vars(["sens_npv_mean", "sens_p_recoup"]), out, sweep)
+    assert {p.stem for p in tmp_path.glob("*.png")} == (RUN_PNGS | SWEEP_PNGS) - {
+        "tornado_npv",
+        "tornado_p_recoup",
+    }
+    assert written.is_file()
+
+
+def test_cli_on_run_dir_with_custom_output(calls: list[tuple], tmp_path: Path) -> None:
+    (tmp_path / ".hydra").mkdir()
+    (tmp_path / ".hydra" / "config.yaml").write_text("output: foo.nc\n")
+    shutil.copy(small_run_dir() / "results.nc", tmp_path / "foo.nc")
+    assert report.main([str(tmp_path)]) == 0
+    [(ds, out, sweep)] = calls
+    assert out == tmp_path and sweep is None
+    assert float(ds["npv_mean"]) == pytest.approx(float(small_run()["npv_mean"]))
+
+
+def _one_line_error(capsys: pytest.CaptureFixture) -> str:
+    err = capsys.readouterr().err
+    assert err.startswith("mcengine-report: error: ") and err.count("\n") == 1, err
+    return err
+
+
+def test_cli_errors_are_one_line_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    assert report.main([str(tmp_path / "nope.nc")]) == 2
+    assert "no such file or directory" in _one_line_error(capsys)
+    assert report.main([str(tmp_path)]) == 2  # an empty directory
+    err = _one_line_error(capsys)
+    assert "neither a run directory" in err and "nor a multirun directory" in err
+    (tmp_path / ".hydra").mkdir()
+    (tmp_path / ".hydra" / "config.yaml").write_text("output: foo.nc\n")
+    assert report.main([str(tmp_path)]) == 2  # a run that wrote no results
+    assert f"no results in the run directory {tmp_path}: looked for foo.nc" in (
+        _one_line_error(capsys)
+    )
+    (tmp_path / "foo.nc").write_text("not NetCDF")
+    assert report.main([str(tmp_path / "foo.nc")]) == 1  # there, but unreadable
+    assert f"cannot read {tmp_path / 'foo.nc'} as NetCDF results" in _one_line_error(capsys)
 
 
 # --- the report in a real browser -------------------------------------------------------------

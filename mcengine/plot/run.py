@@ -16,12 +16,31 @@ from matplotlib.patches import Patch
 from matplotlib.ticker import PercentFormatter
 
 from ._format import _is_money, _label, _money_axis, _new_ax, _value_axis, format_value
+from .sweep import swept_dims
 
 _LOW_COLOR, _HIGH_COLOR = "#d62728", "#1f77b4"
 _TORNADO = {
     "npv": ("sens_npv_mean", "npv_mean", "mean NPV"),
     "p_recoup": ("sens_p_recoup", "p_recoup", "P(recoup)"),
 }
+_RESULTS_HINT = "; single-run plots take a run's results (mcengine.simulate, mcengine.open_results)"
+_DECILES_HINT = "; run with sensitivity.deciles=true to get it"
+
+
+def _run_var(ds: xr.Dataset, name: str, hint: str = _RESULTS_HINT) -> xr.DataArray:
+    """``ds[name]`` of a single run's results; a ValueError that says what to do for a sweep
+    Dataset or a Dataset without ``name`` (``hint`` tells how to get it)."""
+    dims = swept_dims(ds)
+    if dims:
+        point = {d: ds[d][0].item() for d in dims}
+        raise ValueError(
+            f"this is a sweep Dataset (swept dims {dims}); single-run plots show one point: "
+            f"select it first, e.g. ds.sel({point!r}), or plot across the sweep with "
+            "sweep_heatmap / sweep_line"
+        )
+    if name not in ds:
+        raise ValueError(f"the Dataset has no variable {name!r}{hint}")
+    return ds[name]
 
 
 def _quantile_index(q: np.ndarray, level: float) -> int | None:
@@ -69,7 +88,7 @@ def _median_breakeven(ds: xr.Dataset) -> float | None:
 def fan_chart(ds: xr.Dataset, ax: Axes | None = None, var: str = "cum_cash") -> Axes:
     """Fan chart of discounted cumulative cash: bands between symmetric quantiles, median, 0."""
     ax = _new_ax(ax)
-    da = ds[var].transpose("month", "quantile")
+    da = _run_var(ds, var).transpose("month", "quantile")
     month = da["month"].values
     q = da["quantile"].values
     values = da.values
@@ -105,7 +124,7 @@ def fan_chart(ds: xr.Dataset, ax: Axes | None = None, var: str = "cum_cash") -> 
 def breakeven_curve(ds: xr.Dataset, ax: Axes | None = None) -> Axes:
     """P(discounted break-even by month) as a step curve, with P(recoup) ± SE marked."""
     ax = _new_ax(ax)
-    da = ds["p_breakeven_by"]
+    da = _run_var(ds, "p_breakeven_by")
     month = da["month"].values
     ax.step(month, da.values, where="post", color="C0", lw=2, label="P(break-even ≤ month)")
     p = _finite_scalar(ds, "p_recoup")
@@ -142,7 +161,7 @@ def _probability_top(curve_max: float, p: float | None, se: float) -> float:
 def npv_distribution(ds: xr.Dataset, ax: Axes | None = None) -> Axes:
     """NPV distribution as its CDF (quantile function with axes swapped); mean and 0 marked."""
     ax = _new_ax(ax)
-    da = ds["npv"]
+    da = _run_var(ds, "npv")
     q = da["quantile"].values
     order = np.argsort(q)
     x, y = da.values[order], q[order]
@@ -183,7 +202,7 @@ def tornado(
     if metric not in _TORNADO:
         raise ValueError(f"metric must be one of {sorted(_TORNADO)}, got {metric!r}")
     var, base_var, name = _TORNADO[metric]
-    da = ds[var].transpose("input", "decile")
+    da = _run_var(ds, var, _DECILES_HINT).transpose("input", "decile")
     deciles = da["decile"].values
     low = da.sel(decile=deciles.min()).values
     high = da.sel(decile=deciles.max()).values
@@ -225,7 +244,7 @@ def _tornado_bars(ax: Axes, low: np.ndarray, high: np.ndarray, base: float) -> N
 
 def waterfall(ds: xr.Dataset, ax: Axes | None = None) -> Axes:
     """Waterfall of mean PV per component: start at 0, add each signed component, end at NPV."""
-    da = ds["pv"]
+    da = _run_var(ds, "pv")
     names = [str(c) for c in da["component"].values]
     values = da.values.astype(float)
     ends = np.cumsum(values)

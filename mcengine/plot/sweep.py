@@ -13,6 +13,7 @@ from typing import Any
 import matplotlib.pyplot as plt
 import numpy as np
 import xarray as xr
+import yaml
 from matplotlib.axes import Axes
 from matplotlib.colors import Normalize, TwoSlopeNorm
 from matplotlib.ticker import PercentFormatter
@@ -32,16 +33,30 @@ from ._format import (
 RESULT_DIMS = frozenset({"month", "quantile", "component", "input", "decile", "draws"})
 
 
+def _listed_dims(value: Any) -> list[str] | None:
+    """The ``sweep_dims`` attribute as names: a list, one name, or the YAML/JSON text of a list
+    (as a ``sweep.nc`` read without ``open_sweep_file`` holds it); None when absent or empty."""
+    if isinstance(value, bytes):
+        value = value.decode()
+    if isinstance(value, str):
+        if value.lstrip().startswith("["):
+            try:
+                value = yaml.safe_load(value)
+            except yaml.YAMLError:
+                pass
+        if isinstance(value, str):
+            return [value] if value else None
+    if value is None:
+        return None
+    return [str(d) for d in np.atleast_1d(value)]
+
+
 def swept_dims(ds: xr.Dataset | xr.DataArray) -> list[str]:
     """The sweep dims of ``ds``: its ``sweep_dims`` attribute (set by ``open_sweep``; a grid
     sweep lists its swept config keys, other sweeps ``job``), else every dim that is not a
     results dim. Empty for a single run."""
-    listed = ds.attrs.get("sweep_dims")
-    if listed is not None and not isinstance(listed, str | bytes):
-        names = [str(d) for d in np.atleast_1d(listed)]
-    elif listed:
-        names = [str(listed)]
-    else:
+    names = _listed_dims(ds.attrs.get("sweep_dims"))
+    if names is None:
         names = [str(d) for d in ds.dims if d not in RESULT_DIMS]
     return [d for d in names if d in ds.dims]
 
