@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import math
 
+from numpy_model import COMPONENTS  # the waterfall's names, not its arithmetic
+
 H = 730.0
 
 DEFAULTS = {
@@ -114,19 +116,7 @@ def hand_model(params: dict, horizon_months=None, z=None, z2=None, n_gen=None, n
     breakeven = math.inf
     payback = math.inf
     pv = dict.fromkeys(
-        (
-            "revenue",
-            "energy",
-            "colocation",
-            "staff_upkeep",
-            "variable",
-            "churn",
-            "replacements",
-            "financing",
-            "tax",
-            "upfront",
-            "salvage",
-        ),
+        COMPONENTS,
         0.0,
     )
     sum_R = 0.0

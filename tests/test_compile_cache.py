@@ -4,13 +4,11 @@ settings once per process, so each run is a fresh subprocess."""
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
+from script_result import script_result
 
 SCRIPT = r"""
 import json, sys, numpy as np, mcengine
@@ -25,16 +23,7 @@ def _run(overrides: list[str]) -> dict:
     # cache every compilation, however short, so that "the second run added nothing" is exact
     env = dict(os.environ, JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0")
     env.pop("JAX_COMPILATION_CACHE_DIR", None)
-    proc = subprocess.run(
-        [sys.executable, "-c", SCRIPT, json.dumps(overrides)],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    line = next(x for x in proc.stdout.splitlines() if x.startswith("RESULT"))
-    return json.loads(line[len("RESULT") :])
+    return script_result(SCRIPT, overrides, env)
 
 
 def test_second_run_loads_the_cached_step_and_gives_the_same_numbers(tmp_path):

@@ -7,13 +7,11 @@ each run is a fresh subprocess.
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
+from script_result import script_result
 
 SCRIPT = r"""
 import json, sys, numpy as np, jax, mcengine
@@ -29,16 +27,7 @@ OVERRIDES = ["n_samples=30000", "horizon_months=36", "progress=false"]
 
 def _run(devices: int, extra: list[str]) -> dict:
     env = dict(os.environ, XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}")
-    proc = subprocess.run(
-        [sys.executable, "-c", SCRIPT, json.dumps(OVERRIDES + extra)],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    line = next(x for x in proc.stdout.splitlines() if x.startswith("RESULT"))
-    return json.loads(line[len("RESULT") :])
+    return script_result(SCRIPT, OVERRIDES + extra, env)
 
 
 @pytest.mark.slow
