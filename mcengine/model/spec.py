@@ -99,8 +99,10 @@ def _check_plain(param: Param, value: Any) -> float:
 def _check_support(param: Param, dist) -> None:
     lo, hi = dist.support
     ok_lo = lo > param.low if param.low_open else lo >= param.low
-    # a positive family (lognormal, gamma, ...) never draws its support's end 0: it may stand
-    # for a parameter that must be > 0 (the kernel takes logs of such draws safely)
+    # a continuous family never draws its support's end 0 (floats are dense there), so it may
+    # stand for a parameter that must be > 0 (the kernel takes logs of such draws safely). At any
+    # other open end a draw within rounding of it equals it (-1 + 1e-9 == -1 in float32), so
+    # the spec must be truncated inside
     ok_lo = ok_lo or (param.low_open and lo == param.low == 0.0 and dist.is_continuous)
     ok_hi = hi < param.high if param.high_open else hi <= param.high
     if not (ok_lo and ok_hi):
