@@ -19,9 +19,10 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from .config import check_overrides, config_dir, replace_mappings
+from .config import check_overrides, config_dir
 from .distributions import SpecError
 from .errors import ConfigError
+from .overrides import as_written, replace_mappings
 
 __all__ = ["check_sweep", "main", "summary"]
 
@@ -103,7 +104,7 @@ def _app(cfg: DictConfig) -> float:
     out_dir = Path(hc.runtime.output_dir)
     try:
         initialize(cfg.get("distributed", "auto"))
-        ds = simulate(cfg, output_dir=out_dir, overrides=list(hc.overrides.task))
+        ds = simulate(cfg, output_dir=out_dir, overrides=as_written(hc.overrides.task))
     except (ConfigError, SpecError) as err:
         print(f"mcengine: invalid config: {err}", file=sys.stderr)
         sys.exit(2)

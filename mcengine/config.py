@@ -15,6 +15,7 @@ from typing import Any
 from .errors import ConfigError, suggest
 from .model.params import PARAMS, SECTIONS
 from .model.spec import unknown_parameter
+from .overrides import replace_mappings
 
 __all__ = [
     "check_overrides",
@@ -49,34 +50,6 @@ def config_dir() -> Path:
         if (candidate / "config.yaml").is_file():
             return candidate
     raise FileNotFoundError("mcengine's conf/ folder was not found next to the package")
-
-
-def _spec_field(key: str) -> bool:
-    """Whether ``key`` names a field of a model parameter's spec (``market.price0.mode``)."""
-    parts = key.split(".")
-    return any(".".join(parts[:n]) in PARAMS for n in range(1, len(parts)))
-
-
-def replace_mappings(overrides: Sequence[str]) -> list[str]:
-    """Rewrite model-parameter overrides so that Hydra applies them the way users mean them.
-
-    Hydra merges a mapping override into an existing mapping, so ``market.price0={dist:
-    lognormal, p05: 2, p95: 3}`` over a PERT spec would fail (or mix the two). For model
-    parameters, a mapping or list value becomes Hydra's delete-then-add pair ``~path +path=...``,
-    and the spec checks then judge the new value. A spec field (``market.price0.mode=2.5``)
-    becomes Hydra's add-or-override ``++``, so that a field the current spec lacks gets the spec
-    checks' message (which family takes which parameters), not Hydra's advice to append it.
-    """
-    out: list[str] = []
-    for item in overrides:
-        key, sep, value = item.partition("=")
-        if sep and key in PARAMS and value.lstrip().startswith(("{", "[")):
-            out += [f"~{key}", f"+{key}={value}"]
-        elif sep and _spec_field(key):
-            out.append(f"++{item}")
-        else:
-            out.append(item)
-    return out
 
 
 def _unknown_run_key(section: str, key: str) -> ConfigError:

@@ -16,6 +16,7 @@ from typing import Any
 import xarray as xr
 import yaml
 
+from ..overrides import as_written
 from ..results import is_run_dir, open_results, results_file
 
 log = logging.getLogger(__name__)
@@ -96,7 +97,8 @@ def _job_num(job_dir: Path, sweep_dir: Path) -> int:
 
 def _read_job(job_dir: Path, sweep_dir: Path) -> Job:
     """Read one job directory; a job without readable results gets ``problem`` set."""
-    overrides = [str(o) for o in (_read_yaml(job_dir / ".hydra" / "overrides.yaml") or [])]
+    recorded = _read_yaml(job_dir / ".hydra" / "overrides.yaml") or []
+    overrides = as_written([str(o) for o in recorded])  # as typed, not as rewritten for Hydra
     job = Job(num=_job_num(job_dir, sweep_dir), overrides=overrides, directory=job_dir)
     path = results_file(job_dir)
     rel = path.relative_to(sweep_dir)
