@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import math
 import time
+import warnings
 from collections.abc import Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, field
@@ -45,6 +46,7 @@ __all__ = [
 ]
 
 PILOT = 1 << 16
+TARGET_TILES = 16  # a standard-error target is checked every 16 tiles of futures (Target)
 COARSE_RANGE = 30.0  # the pilot's bins span symlog(x) in [-30, 30]: |x| up to ~1e13
 KNOTS = 1025
 
@@ -79,10 +81,15 @@ class Progress:
 @dataclass(frozen=True)
 class Target:
     """Stop early once the Monte Carlo standard error of P(recoup) is at most ``p_recoup_se`` or
-    that of mean NPV at most ``npv_se`` (checked after each chunk, so the stopping point is
-    reproducible). The SEs are those of the results (``accumulators.standard_errors``: from the
-    pair means under antithetic sampling, the replicate means under Sobol' sampling, else the iid
-    formulas; see docs/sensitivity.md)."""
+    that of mean NPV at most ``npv_se``.
+
+    The SEs are those of the results (``accumulators.standard_errors``: from the pair means under
+    antithetic sampling, the replicate means under Sobol' sampling, else the iid formulas; see
+    docs/sensitivity.md). They are checked only after every ``TARGET_TILES`` tiles of futures
+    (131,072 on CPU), whatever the chunk size and device count, so the stopping point, and every
+    result, is reproducible. While no future (or every future) has recouped, the binomial SE
+    would be 0; the check uses ``(recouped + 1) / (n + 2)`` instead, so that a first chunk
+    without events cannot meet the target."""
 
     p_recoup_se: float | None = None
     npv_se: float | None = None
@@ -166,10 +173,42 @@ def _fold(state: dict[str, np.ndarray], out: dict[str, np.ndarray], n_new: int, 
     state["conv_npv"] = np.append(state["conv_npv"], shift + state["sums"][0] / n)
 
 
-def _standard_errors(state, columns) -> tuple[float, float]:
+def _target_reached(state, columns, target: Target) -> bool:
+    """Whether the folded futures meet ``target`` (see ``Target`` for the rule at p = 0 or 1)."""
     sums = {name: state["sums"][sl] for name, sl in columns.items()}
-    recouped = int(state["event_counts"][0, :-1].sum())
-    return acc.standard_errors(sums, int(state["n_done"]), recouped)
+    n, recouped = int(state["n_done"]), int(state["event_counts"][0, :-1].sum())
+    se_p, se_npv = acc.standard_errors(sums, n, recouped)
+    if recouped in (0, n):  # no spread seen yet: not evidence of a small SE
+        p = (recouped + 1) / (n + 2)
+        se_p = max(se_p, math.sqrt(p * (1 - p) / n)) if n else math.nan
+    return n >= target.min_samples and (
+        (target.p_recoup_se is not None and se_p <= target.p_recoup_se)
+        or (target.npv_se is not None and se_npv <= target.npv_se)
+    )
+
+
+def _target_chunk(chunk: int, unit: int, every: int) -> tuple[int, int]:
+    """A chunk that divides the target's check interval ``every``, and the interval itself.
+
+    The chunk becomes the largest whole number of ``unit`` (tiles x devices) that divides
+    ``every`` and is at most the chunk asked for (``every`` itself for a larger chunk). When no
+    multiple of ``unit`` divides ``every`` (a device count that does not divide
+    ``TARGET_TILES``), checks happen every ``lcm(chunk, every)`` futures, which depends on the
+    device count: warned."""
+    if every % chunk == 0:
+        return chunk, every
+    fits = [m * unit for m in range(1, every // unit + 1) if every % (m * unit) == 0]
+    if fits:
+        return (every if chunk > every else max(f for f in fits if f <= chunk)), every
+    coarser = math.lcm(chunk, every)
+    warnings.warn(
+        f"target: the chunk of {chunk} futures does not divide the check interval of {every} "
+        f"futures, so the standard-error target is checked every {coarser} futures and where "
+        "the run stops depends on the device count. Use a device count that divides "
+        f"{TARGET_TILES} for a stopping point that does not.",
+        stacklevel=4,
+    )
+    return chunk, coarser
 
 
 # ---------------------------------------------------------------------------------------------
@@ -304,6 +343,10 @@ def _run(model, n_samples, seed, levels, precision, chunking, checkpoint, progre
     mesh = Mesh(np.array(devices), ("futures",))
     backend = devices[0].platform
     chunk = chunking.resolve(n_samples, len(devices), backend)
+    check_every = None  # futures between two checks of the target
+    if target.p_recoup_se is not None or target.npv_se is not None:
+        unit = tile_size(backend) * len(devices)
+        chunk, check_every = _target_chunk(chunk, unit, TARGET_TILES * tile_size(backend))
     T, k = model.horizon, len(model.inputs.paths)
     step, columns = make_step(model, seed, dtype, mesh, chunk, sensitivity, sampling)
     n_columns = max(s.stop for s in columns.values())
@@ -331,10 +374,17 @@ def _run(model, n_samples, seed, levels, precision, chunking, checkpoint, progre
         state = _fresh_state(T, k, n_columns)
     offsets = list(range(resumed_from, n_samples, chunk))
 
+    def at_check(done: int) -> bool:
+        return check_every is not None and done % check_every == 0 and done < n_samples
+
+    stopped_by_target = False
+    if resumed_from and at_check(resumed_from) and _target_reached(state, columns, target):
+        offsets, stopped_by_target = [], True  # a rerun of a run that stopped at its target
+
     def launch(offset):
         return step(_args(offset, n_samples, month_map, scalar_map, knots, shift))
 
-    stopped_by_target = False
+    n_chunks = 0
     last_save = time.perf_counter()
     t_main = time.perf_counter()
     bar = _progress_bar(progress, n_samples, len(offsets))
@@ -348,12 +398,9 @@ def _run(model, n_samples, seed, levels, precision, chunking, checkpoint, progre
             pending = nxt
             bar.update(min(chunk, n_samples - offset))
             bar.set_postfix_str(f"chunk {j + 1}/{len(offsets)}", refresh=False)
-            se_p, se_npv = _standard_errors(state, columns)
+            n_chunks += 1
             done = int(state["n_done"])
-            reached = (target.p_recoup_se is not None and se_p <= target.p_recoup_se) or (
-                target.npv_se is not None and se_npv <= target.npv_se
-            )
-            if reached and target.min_samples <= done < n_samples:
+            if at_check(done) and _target_reached(state, columns, target):
                 stopped_by_target = True
                 break
             now = time.perf_counter()
@@ -376,7 +423,7 @@ def _run(model, n_samples, seed, levels, precision, chunking, checkpoint, progre
 
     meta = {
         "chunk_size": chunk,
-        "n_chunks": len(offsets),
+        "n_chunks": n_chunks,  # run by this call (not those before a resume)
         "devices": ", ".join(str(d) for d in devices),
         "device_count": len(devices),
         "process_count": jax.process_count(),

@@ -43,3 +43,20 @@ def test_four_devices_equal_one_device():
     # probabilities are exact counts: identical, not just close
     assert four["p_recoup"] == one["p_recoup"]
     assert four["p_breakeven_by"] == one["p_breakeven_by"]
+
+
+@pytest.mark.slow
+def test_a_standard_error_target_stops_at_the_same_point_on_any_device_count():
+    from sensitivity_scenarios import overrides, spec
+
+    target = overrides(
+        {"market.price0": spec("uniform", low=2, high=5)},
+        n_samples=1 << 20,
+        **{"target.p_recoup_se": 0.0012},
+    )
+    env = lambda n: dict(os.environ, XLA_FLAGS=f"--xla_force_host_platform_device_count={n}")  # noqa: E731
+    one, four = script_result(SCRIPT, target, env(1)), script_result(SCRIPT, target, env(4))
+    assert (one["_devices"], four["_devices"]) == (1, 4)
+    for name, values in one.items():
+        if not (name.startswith("_") or name.startswith("convergence")):
+            np.testing.assert_array_equal(np.array(four[name]), np.array(values), err_msg=name)

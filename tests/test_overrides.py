@@ -49,7 +49,8 @@ def test_inverse_keeps_forms_it_did_not_make(kept):
 
 
 def test_the_written_form_composes_to_the_same_config():
-    rewritten_cfg = to_plain(mcengine.load_config(overrides=as_written(replace_mappings(TYPED[:3]))))
+    round_trip = as_written(replace_mappings(TYPED[:3]))
+    rewritten_cfg = to_plain(mcengine.load_config(overrides=round_trip))
     typed_cfg = to_plain(mcengine.load_config(overrides=TYPED[:3]))
     assert rewritten_cfg == typed_cfg
     assert rewritten_cfg["market"]["price0"] == {"dist": "lognormal", "p05": 2, "p95": 3}
