@@ -48,6 +48,24 @@ def source_digest() -> str:
     return digest.hexdigest()
 
 
+# run keys that do not change the folded aggregates a checkpoint holds: a rerun that changes
+# only these resumes (quantile levels and the target are applied to the aggregates afterwards;
+# the aggregates do not depend on the chunk size; Sobol' indices are a separate pass)
+NOT_IN_STATE = (
+    "progress", "output", "report", "compile_cache", "checkpoint_every_s", "quantiles",
+    "target", "chunk_size", "distributed",
+)  # fmt: skip
+
+
+def state_text(plain: dict) -> str:
+    """What the checkpoint fingerprint covers: the config less ``NOT_IN_STATE`` (and less the
+    Sobol' settings), and the package's source code."""
+    kept = {k: v for k, v in plain.items() if k not in NOT_IN_STATE}
+    if isinstance(kept.get("sensitivity"), dict):
+        kept["sensitivity"] = {"deciles": kept["sensitivity"].get("deciles", True)}
+    return yaml.safe_dump(kept, sort_keys=True) + f"code: {source_digest()}\n"
+
+
 def provenance(plain: dict, overrides: Sequence[str] | None) -> dict[str, Any]:
     """What a result needs to be reproduced from its file alone."""
     from . import __version__
@@ -123,17 +141,10 @@ def simulate(
     use_compile_cache(settings.compile_cache)
     checkpoint = None
     if output_dir is not None:
-        path = Path(output_dir) / f".{settings.output}.checkpoint.npz"
+        results = Path(output_dir) / settings.output  # as the CLI writes it (absolute stays)
+        results.parent.mkdir(parents=True, exist_ok=True)
+        path = results.with_name(f".{results.name}.checkpoint.npz")
         checkpoint = Checkpoint(path=path, every_s=settings.checkpoint_every_s)
-    model_text = yaml.safe_dump(
-        {
-            k: v
-            for k, v in plain.items()
-            if k not in ("progress", "output", "report", "compile_cache")
-        },
-        sort_keys=True,
-    )
-    model_text += f"code: {source_digest()}\n"
     result = engine.run(
         model,
         n_samples=settings.n_samples,
@@ -146,7 +157,7 @@ def simulate(
         target=engine.Target(settings.target_p_recoup_se, settings.target_npv_se),
         sensitivity=settings.deciles,
         devices=devices,
-        fingerprint_text=model_text,
+        fingerprint_text=state_text(plain),
         sampling=settings.sampling,
     )
     ds = to_dataset(result, attrs=provenance(plain, overrides))

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 import signal
+import warnings
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,16 +34,25 @@ def save(path: Path, state: dict[str, np.ndarray], digest: str) -> None:
 
 
 def load(path: Path, digest: str) -> dict[str, np.ndarray] | None:
-    """The saved state if ``path`` holds a readable checkpoint of the same fingerprint."""
+    """The saved state if ``path`` holds a readable checkpoint of the same fingerprint.
+
+    Otherwise None, with a warning when a file is there: the run starts from the beginning and
+    its first save replaces that file."""
     if not path.exists():
         return None
     try:
         with np.load(path, allow_pickle=False) as data:
-            if str(data["fingerprint"]) != digest:
-                return None
-            return {key: data[key] for key in data.files if key != "fingerprint"}
-    except (OSError, ValueError, KeyError):
-        return None
+            if str(data["fingerprint"]) == digest:
+                return {key: data[key] for key in data.files if key != "fingerprint"}
+            why = "it was written by a run with another config or another version of mcengine"
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as err:
+        why = f"it cannot be read ({type(err).__name__}: {err})"
+    warnings.warn(
+        f"not resuming from the checkpoint {path}: {why}. Starting from the first future; the "
+        "checkpoint will be replaced (use another output directory to keep it).",
+        stacklevel=2,
+    )
+    return None
 
 
 class StopFlag:

@@ -98,7 +98,53 @@ def test_checkpoint_write_is_atomic(tmp_path, monkeypatch):
     monkeypatch.undo()
     assert checkpoint.load(path, "fp")["n_done"] == 5
     assert not list(tmp_path.glob("*.tmp"))
-    assert checkpoint.load(path, "other") is None  # another config: not resumed
+    with pytest.warns(UserWarning, match="another config"):
+        assert checkpoint.load(path, "other") is None  # another config: not resumed
+
+
+def test_damaged_checkpoint_is_not_resumed_and_says_so(tmp_path):
+    from mcengine import checkpoint
+
+    path = tmp_path / "c.npz"
+    checkpoint.save(path, {"n_done": np.array(5)}, "fp")
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])  # a torn copy
+    with pytest.warns(UserWarning, match=f"{path.name}: it cannot be read"):
+        assert checkpoint.load(path, "fp") is None
+
+
+SMALL = ["n_samples=20000", "horizon_months=12", "progress=false", "compile_cache=null"]
+
+
+def _simulate_in(run_dir: Path, *overrides: str):
+    import mcengine
+
+    return mcengine.simulate(
+        mcengine.load_config(overrides=[*SMALL, *overrides]), output_dir=run_dir
+    )
+
+
+def test_rerun_resumes_across_settings_that_leave_the_aggregates_alone(tmp_path):
+    """Quantile levels, the checkpoint interval, the chunk size and the target apply to the
+    aggregates, not inside them: changing them must not throw a checkpoint away."""
+    first = _simulate_in(tmp_path)
+    again = _simulate_in(
+        tmp_path, "quantiles=[0.2,0.8]", "checkpoint_every_s=5", "chunk_size=8192",
+        "target.npv_se=1",
+    )  # fmt: skip
+    assert again.attrs["resumed_from"] == 20000 and again.attrs["n_chunks"] == 0
+    np.testing.assert_array_equal(again.npv_mean, first.npv_mean)
+    np.testing.assert_array_equal(again.p_breakeven_by, first.p_breakeven_by)
+    assert again.npv["quantile"].values.tolist() == [0.2, 0.8]
+    with pytest.warns(UserWarning, match="another config"):
+        other = _simulate_in(tmp_path, "fleet.gpus=512")  # the model changed: start again
+    assert other.attrs["resumed_from"] == 0
+
+
+def test_output_in_a_subfolder_keeps_its_checkpoint_beside_it(tmp_path):
+    """output=sub/results.nc: the checkpoint goes to sub/ (it used to crash at the end)."""
+    ds = _simulate_in(tmp_path, "output=sub/results.nc")
+    assert ds.attrs["n_samples"] == 20000
+    assert (tmp_path / "sub" / ".results.nc.checkpoint.npz").is_file()
 
 
 def test_fingerprint_holds_the_code(monkeypatch):
