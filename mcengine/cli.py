@@ -125,6 +125,11 @@ def _app(cfg: DictConfig) -> float:
     return float(ds.p_recoup)
 
 
+# Hydra's command-line flags that pick another config, and those that take a value
+CONFIG_FLAGS = {"--config-name", "-cn", "--config-path", "-cp", "--config-dir", "-cd"}
+VALUE_FLAGS = CONFIG_FLAGS | {"--cfg", "-c", "--package", "-p", "--experimental-rerun"}
+
+
 def check_sweep(args: list[str]) -> None:
     """In a multirun, validate every swept value before the first job starts.
 
@@ -132,15 +137,20 @@ def check_sweep(args: list[str]) -> None:
     the other swept keys) and checked like a job's config, so that a bad value fails now, not
     when its job (perhaps a cluster array task hours later) starts. Hydra's own keys and
     sweeps that only a sweeper plugin can expand (intervals, globs) are left to the jobs."""
-    if not {"-m", "--multirun"} & set(args):
-        return
+    flags = {a.split("=", 1)[0] for a in args if a.startswith("-")}
+    if not {"-m", "--multirun"} & flags or CONFIG_FLAGS & flags:
+        return  # not a multirun, or a config other than the one load_config composes
     from hydra.core.override_parser.overrides_parser import OverridesParser
     from hydra.errors import HydraException
 
     from .api import validate
     from .config import load_config
 
-    overrides = [a for a in args if not a.startswith("-")]
+    overrides, after_flag = [], False
+    for arg in args:
+        if not after_flag and not arg.startswith("-"):
+            overrides.append(arg)
+        after_flag = arg in VALUE_FLAGS  # the next argument is this flag's value
     parsed = OverridesParser.create().parse_overrides(overrides)
     fixed, swept = [], {}
     for text, override in zip(overrides, parsed, strict=True):

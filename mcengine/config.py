@@ -136,7 +136,8 @@ def _int(cfg: Mapping, key: str, low: int, high: float = math.inf, allow_none=Fa
     if isinstance(value, bool) or not isinstance(value, int | float) or value != int(value):
         raise ConfigError(f"{path} must be a whole number, got {value!r}.")
     if not low <= value < high:
-        raise ConfigError(f"{path}={value!r} is out of range: use a value in [{low}, {high:g}).")
+        top = "inf" if high == math.inf else f"{int(high)}"
+        raise ConfigError(f"{path}={value!r} is out of range: use a value in [{low}, {top}).")
     return int(value)
 
 
@@ -232,6 +233,12 @@ class RunSettings:
             raise ConfigError(
                 f"compile_cache must be a directory path or null (no persistent compilation "
                 f"cache), got {cache!r}."
+            )
+        distributed = cfg.get("distributed", "auto")
+        if distributed not in (True, False, "auto"):
+            raise ConfigError(
+                f"distributed must be auto, true or false, got {distributed!r}. auto starts "
+                "jax.distributed when SLURM runs more than one task."
             )
         every = cfg.get("checkpoint_every_s", 30)
         if isinstance(every, bool) or not isinstance(every, int | float) or every <= 0:

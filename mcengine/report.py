@@ -24,7 +24,7 @@ import xarray as xr
 
 from mcengine import plot
 from mcengine.errors import cli_error
-from mcengine.results import DEFAULT_RESULTS_FILE, is_run_dir, open_results
+from mcengine.results import DEFAULT_RESULTS_FILE, is_run_dir, open_results, results_file
 from mcengine.sweep import (
     MissingJobsError,
     NotMultirunError,
@@ -312,7 +312,9 @@ def _open_file(path: Path) -> xr.Dataset:
 def _open_dir(path: Path) -> xr.Dataset:
     """A run directory's results file, else the combined jobs of a multirun directory."""
     if is_run_dir(path):
-        return open_results(path)
+        file = results_file(path)
+        # a missing file: open_results says which it looked for
+        return _open_file(file) if file.is_file() else open_results(path)
     try:
         return open_sweep(path, allow_missing=True)
     except NotMultirunError:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import jax
 import numpy as np
 import pytest
 
@@ -97,7 +98,9 @@ def test_loan_repaid_within_the_horizon_is_silent(recwarn):
     assert not [w for w in recwarn if "financing.term_months" in str(w.message)]
 
 
-@pytest.mark.parametrize("bad", ["n_samples=0", "precision=float16", "quantiles=[0.5,0.1]"])
+@pytest.mark.parametrize(
+    "bad", ["n_samples=0", "precision=float16", "quantiles=[0.5,0.1]", "distributed=maybe"]
+)
 def test_run_settings(bad):
     key = bad.split("=")[0]
     with pytest.raises(ConfigError, match=key):
@@ -296,3 +299,34 @@ def test_every_sweep_value_is_checked_before_the_first_job(args, expected):
 def test_a_valid_sweep_passes_the_check():
     check_sweep(["-m", "fleet.gpus=64,128", "market.price0.mode=2.5,3", "hydra.job.chdir=false"])
     check_sweep(["fleet.gpus=-5"])  # not a multirun: the run itself reports it
+
+
+def test_sweep_check_skips_flag_values_and_other_configs():
+    """A flag's value is not an override; another config (--config-name ...) is left to the
+    jobs, since load_config composes mcengine's own."""
+    check_sweep(["-m", "--cfg", "job", "fleet.gpus=64,128"])
+    check_sweep(["-m", "--config-name", "mine", "fleet.gpus=64,-5"])
+    check_sweep(["-m", "--config-dir=elsewhere", "fleet.gpus=64,-5"])
+    with pytest.raises(ConfigError, match="fleet.gpus=-5"):
+        check_sweep(["-m", "--package", "_global_", "fleet.gpus=64,-5"])
+
+
+def test_out_of_range_whole_numbers_print_the_bound_in_full():
+    with pytest.raises(ConfigError) as info:
+        RunSettings.from_config({"n_samples": 2**32})
+    assert "n_samples=4294967296 is out of range: use a value in [1, 4294967296)" in str(info.value)
+
+
+def test_a_correlation_path_must_be_text():
+    cfg = _spec(correlations=[[["market.price0"], "demand.utilization0", 0.5]])
+    message = _error(cfg)
+    assert "correlations[0]" in message and "is not a parameter path" in message
+
+
+def test_future_indices_past_uint32_are_refused_before_compute():
+    from mcengine import engine
+
+    _, model = mcengine.validate(mcengine.load_config())
+    chunk = 3 * engine.tile_size("cpu") * len(jax.devices())  # does not divide 2**32
+    with pytest.raises(ConfigError, match=r"past 2\*\*32 - 1.*Fix: n_samples <= \d+"):
+        engine.run(model, n_samples=2**32 - 1, chunking=engine.Chunking(chunk))

@@ -192,6 +192,8 @@ def test_cli_errors_are_one_line_exit_2(tmp_path: Path, capsys: pytest.CaptureFi
     (tmp_path / "foo.nc").write_text("not NetCDF")
     assert report.main([str(tmp_path / "foo.nc")]) == 1  # there, but unreadable
     assert f"cannot read {tmp_path / 'foo.nc'} as NetCDF results" in _one_line_error(capsys)
+    assert report.main([str(tmp_path)]) == 1  # the same, given the run directory
+    assert f"cannot read {tmp_path / 'foo.nc'} as NetCDF results" in _one_line_error(capsys)
 
 
 # --- the report in a real browser -------------------------------------------------------------

@@ -12,7 +12,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..random import normals, stream_key
-from .copula import cholesky_psd, min_eigenvalue, non_psd_subsets, spearman_to_pearson
+from .copula import PSD_TOL, cholesky_psd, min_eigenvalue, non_psd_subsets, spearman_to_pearson
 from .families import Distribution
 from .parse import from_spec
 from .spec import as_float, fail, plain, suggest
@@ -136,6 +136,8 @@ def _parse_correlations(
             )
         a, b, rho = e
         for name in (a, b):
+            if not isinstance(name, str):
+                fail(p, f"{name!r} is not a parameter path", "write e.g. market.price0")
             if name in consts:
                 fail(
                     p,
@@ -197,7 +199,7 @@ def _groups(
             if pos[a] in local:
                 ia, ib = local[pos[a]], local[pos[b]]
                 r[ia, ib] = r[ib, ia] = spearman_to_pearson(rho)
-        if min_eigenvalue(r) < -1e-10:
+        if min_eigenvalue(r) < -PSD_TOL:
             bad = non_psd_subsets(r)
             desc = (
                 "; ".join("{" + ", ".join(paths[members[k]] for k in s) + "}" for s in bad)

@@ -96,7 +96,8 @@ def numbers(seq: Any, path: str, nonempty: bool = True) -> list[float]:
 
 
 def suggest(word: str, choices: Iterable[str]) -> str:
-    """``" Did you mean 'x'?"`` for the closest choice, or ``""``."""
+    """``"did you mean 'x'? "`` for the closest choice, or ``""``: the start of a spec error's
+    fix (``mcengine.errors.suggest`` is the sentence form for config keys)."""
     close = difflib.get_close_matches(str(word), list(choices), n=1, cutoff=0.5)
     return f"did you mean '{close[0]}'? " if close else ""
 
