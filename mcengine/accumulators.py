@@ -192,7 +192,8 @@ def integer_quantiles(counts: np.ndarray, levels: np.ndarray, never: float = np.
     cum = np.cumsum(counts)
     out = np.empty(len(levels))
     for i, q in enumerate(np.asarray(levels, np.float64)):
-        need = max(int(np.ceil(q * n - 1e-9 * n)), 1)
+        rank = q * n
+        need = max(int(np.ceil(rank - 1e-12 * rank)), 1)  # slack for q * n's rounding only
         j = int(np.searchsorted(cum, need, side="left"))
         out[i] = never if j >= len(counts) - 1 else float(j)
     return out

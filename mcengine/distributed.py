@@ -13,7 +13,7 @@ from typing import Any
 import jax
 import numpy as np
 
-__all__ = ["initialize", "is_primary", "to_host", "wanted"]
+__all__ = ["agreed_signal", "initialize", "is_primary", "to_host", "wanted"]
 
 _ENV_HINTS = ("JAX_COORDINATOR_ADDRESS", "JAX_NUM_PROCESSES")
 
@@ -67,3 +67,16 @@ def to_host(tree: Any) -> Any:
         return np.asarray(multihost_utils.process_allgather(x, tiled=True))
 
     return jax.tree_util.tree_map(fetch, tree)
+
+
+def agreed_signal(signum: int | None) -> int | None:
+    """The stop signal as every process sees it: the largest one any process caught, or None.
+
+    A signal reaches the processes of a job at slightly different moments; a process that
+    stopped alone would leave the others waiting in the next chunk's collectives forever."""
+    if jax.process_count() == 1:
+        return signum
+    from jax.experimental import multihost_utils
+
+    seen = multihost_utils.process_allgather(np.array(signum or 0, np.int32))
+    return int(np.max(seen)) or None

@@ -32,7 +32,8 @@ from jax.sharding import Mesh
 
 from . import accumulators as acc
 from .chunk import DECILES, MONTH_BINS, SCALAR_BINS, SCALARS, ChunkArgs, make_step, tile_size
-from .distributed import is_primary, to_host
+from .distributed import agreed_signal, is_primary, to_host
+from .errors import ConfigError
 from .model.spec import ModelSpec
 from .sampling import METHODS as SAMPLING_METHODS
 
@@ -275,6 +276,27 @@ def _fit_from_pilot(state, T: int):
     return month_map, scalar_map, knots, (shift if math.isfinite(shift) else 0.0)
 
 
+FIT_KEY = "fit_shift"  # the pilot's fit, stored in the state (and so in checkpoints)
+
+
+def _pack_fit(month_map, scalar_map, knots, shift) -> dict[str, np.ndarray]:
+    return {
+        "fit_month_map": np.stack(month_map),
+        "fit_scalar_map": np.stack(scalar_map),
+        "fit_knots": np.asarray(knots, np.float64),
+        FIT_KEY: np.asarray(shift, np.float64),
+    }
+
+
+def _unpack_fit(state) -> tuple[acc.BinMap, acc.BinMap, np.ndarray, float]:
+    return (
+        acc.BinMap(*state["fit_month_map"]),
+        acc.BinMap(*state["fit_scalar_map"]),
+        state["fit_knots"],
+        float(state[FIT_KEY]),
+    )
+
+
 def _args(offset, limit, month_map, scalar_map, knots, shift) -> ChunkArgs:
     return ChunkArgs(
         jnp.array([offset], jnp.uint32),
@@ -347,22 +369,17 @@ def _run(model, n_samples, seed, levels, precision, chunking, checkpoint, progre
     if target.p_recoup_se is not None or target.npv_se is not None:
         unit = tile_size(backend) * len(devices)
         chunk, check_every = _target_chunk(chunk, unit, TARGET_TILES * tile_size(backend))
+    if -(-n_samples // chunk) * chunk > 2**32:  # the last chunk's indices would wrap to 0
+        raise ConfigError(
+            f"n_samples={n_samples} in chunks of {chunk} futures would number futures past "
+            f"2**32 - 1 (future indices are uint32). Fix: n_samples <= {2**32 // chunk * chunk}, "
+            "or a chunk_size that divides 2**32."
+        )
     T, k = model.horizon, len(model.inputs.paths)
     step, columns = make_step(model, seed, dtype, mesh, chunk, sensitivity, sampling)
     n_columns = max(s.stop for s in columns.values())
 
-    # pass 1: the pilot, with wide data-independent bins
-    t_compile = time.perf_counter()
-    pilot_size = PILOT
-    pilot = _fresh_state(T, k, n_columns)
-    coarse = (_coarse_map(T + 1, MONTH_BINS), _coarse_map(len(SCALARS), SCALAR_BINS))
-    for offset in range(0, pilot_size, chunk):
-        out = to_host(step(_args(offset, pilot_size, *coarse, np.zeros(KNOTS), 0.0)))
-        _fold(pilot, out, min(chunk, pilot_size - offset), 0.0)
-    compile_time = time.perf_counter() - t_compile  # compilation + the pilot pass
-    month_map, scalar_map, knots, shift = _fit_from_pilot(pilot, T)
-
-    # pass 2: every future, resuming from a checkpoint of the same run if there is one
+    # a checkpoint of the same run holds its folded futures and the bins they were folded in
     parts = (
         fingerprint_text, seed, n_samples, jnp.dtype(dtype).name, acc.BLOCK, n_columns,
         MONTH_BINS, SCALAR_BINS, PILOT, COARSE_RANGE, sampling,
@@ -370,8 +387,23 @@ def _run(model, n_samples, seed, levels, precision, chunking, checkpoint, progre
     digest = hashlib.sha256("|".join(map(str, parts)).encode()).hexdigest()
     state = checkpoint.load(digest) if checkpoint is not None else None
     resumed_from = int(state["n_done"]) if state is not None else 0
-    if state is None:
-        state = _fresh_state(T, k, n_columns)
+
+    # pass 1: the pilot, with wide data-independent bins (skipped on resume: the fit is kept
+    # in the checkpoint, so a job requeued on another machine bins like the first one did)
+    t_compile = time.perf_counter()
+    if state is None or FIT_KEY not in state:
+        pilot = _fresh_state(T, k, n_columns)
+        coarse = (_coarse_map(T + 1, MONTH_BINS), _coarse_map(len(SCALARS), SCALAR_BINS))
+        for offset in range(0, PILOT, chunk):
+            out = to_host(step(_args(offset, PILOT, *coarse, np.zeros(KNOTS), 0.0)))
+            _fold(pilot, out, min(chunk, PILOT - offset), 0.0)
+        fit = _fit_from_pilot(pilot, T)
+        state = _fresh_state(T, k, n_columns) if state is None else state
+        state.update(_pack_fit(*fit))
+    month_map, scalar_map, knots, shift = _unpack_fit(state)
+    compile_time = time.perf_counter() - t_compile  # compilation + the pilot pass (0 on resume)
+
+    # pass 2: every future, from where the checkpoint left off
     offsets = list(range(resumed_from, n_samples, chunk))
 
     def at_check(done: int) -> bool:
@@ -406,15 +438,16 @@ def _run(model, n_samples, seed, levels, precision, chunking, checkpoint, progre
             now = time.perf_counter()
             if checkpoint is None:
                 continue
-            if (stop.raised or now - last_save >= checkpoint.every_s) and is_primary():
+            signum = agreed_signal(stop.raised)
+            if (signum or now - last_save >= checkpoint.every_s) and is_primary():
                 checkpoint.save(state, digest)
                 last_save = now
-            if stop.raised:
+            if signum:
                 bar.close()
                 raise Interrupted(
-                    f"stopped by signal {stop.raised} after {done} futures; checkpoint "
+                    f"stopped by signal {signum} after {done} futures; checkpoint "
                     f"written: run the same config with the same output directory to resume",
-                    signum=stop.raised,
+                    signum=signum,
                 )
     bar.close()
     main_time = time.perf_counter() - t_main

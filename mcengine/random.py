@@ -80,10 +80,11 @@ def _open_unit_f32(word: jax.Array) -> jax.Array:
 
 
 def _open_unit_f64(hi: jax.Array, lo: jax.Array) -> jax.Array:
-    # 53 random bits from two words: (0, 1) open.
-    top = (hi >> 5).astype(jnp.float64)  # 27 bits
+    # 52 random bits from two words, centred in their cell: (0, 1) open. The +0.5 needs a 53rd
+    # bit of precision, so 53 random bits would round the largest value up to exactly 1.
+    top = (hi >> 6).astype(jnp.float64)  # 26 bits
     bottom = (lo >> 6).astype(jnp.float64)  # 26 bits
-    return (top * 2.0**26 + bottom + 0.5) * 2.0**-53
+    return (top * 2.0**26 + bottom + 0.5) * 2.0**-52
 
 
 def uniforms(

@@ -56,9 +56,10 @@ def _sensitivity(r: RunResult) -> dict[str, xr.Variable]:
     s, n = r.sums, r.n
     if "u" not in s or not r.inputs:
         return {}
-    counts = np.maximum(r.decile_counts, 1)
+    empty = r.decile_counts == 0  # tiny runs: no future fell in the decile, nothing to report
+    counts = np.where(empty, 1, r.decile_counts)
     k = len(r.inputs)
-    decile_npv = r.shift + s["decile_npv"].reshape(k, 10) / counts
+    decile_npv = np.where(empty, np.nan, r.shift + s["decile_npv"].reshape(k, 10) / counts)
     mean_u, mean_g = s["u"] / n, s["g"][0] / n
     cov = s["ug"] / n - mean_u * mean_g
     var_u = s["uu"] / n - mean_u**2
@@ -66,7 +67,7 @@ def _sensitivity(r: RunResult) -> dict[str, xr.Variable]:
     with np.errstate(invalid="ignore", divide="ignore"):
         rank_corr = cov / np.sqrt(var_u * var_g)
     dims = ("input", "decile")
-    p_dec = r.decile_recouped / counts
+    p_dec = np.where(empty, np.nan, r.decile_recouped / counts)
     return {
         "sens_swing_npv": _var(
             ("input",),
@@ -174,12 +175,18 @@ def to_dataset(r: RunResult, attrs: Mapping[str, Any] | None = None) -> xr.Datas
     ds = xr.Dataset(data, coords=coords)
     cdf_bound = float(max(max(bounds), month_bound))
     if cdf_bound > COARSE_QUANTILES:
+        if cdf_bound <= 2.0 / n:  # a bin holds a future or two: the run is just small
+            why = f"With {n} futures one future is {1 / n:.3g} of the probability; more "
+            why += "n_samples give finer quantiles."
+        else:
+            why = (
+                "An output with a very heavy tail stretches the histogram bins fitted on the "
+                "pilot. Means, SEs and probabilities are unaffected; narrow the inputs' tails "
+                "(truncate them) for finer quantiles."
+            )
         warnings.warn(
             f"quantile_cdf_error_bound={cdf_bound:.3g}: this run's quantiles are coarse (each may "
-            f"be off by that much probability; the target is 0.002). An output with a very heavy "
-            f"tail stretches the histogram bins fitted on the pilot. Means, SEs and "
-            f"probabilities are unaffected; narrow the inputs' tails (truncate them) for finer "
-            f"quantiles.",
+            f"be off by that much probability; the target is 0.002). {why}",
             stacklevel=2,
         )
     meta = {

@@ -149,3 +149,38 @@ def test_coarse_quantiles_warn():
     with pytest.warns(UserWarning, match="quantiles are coarse"):
         ds = mcengine.simulate(cfg)
     assert ds.attrs["quantile_cdf_error_bound"] > 0.01
+
+
+def test_empty_deciles_are_missing_not_zero():
+    """Five futures cannot fill ten deciles: an empty decile has no mean NPV or P(recoup)
+    (it used to report the pilot's mean NPV and 0), and neither has a swing across it."""
+    with pytest.warns(UserWarning, match="With 5 futures .* more n_samples give finer"):
+        ds = _run("n_samples=5", "horizon_months=12")  # coarse quantiles: because n is tiny
+    empty = (ds.sens_count == 0).values
+    assert empty.any() and not empty.all()
+    for name in ("sens_npv_mean", "sens_p_recoup"):
+        assert np.array_equal(np.isnan(ds[name].values), empty), name
+    ends_empty = empty[:, 0] | empty[:, -1]
+    assert np.array_equal(np.isnan(ds.sens_swing_npv.values), ends_empty)
+
+
+def test_uniforms_never_reach_0_or_1_in_either_precision():
+    """The extreme words give the extreme uniforms: strictly inside (0, 1), and the float64
+    one is exactly what its 52 bits centred in their cell say."""
+    from mcengine.random import _open_unit_f32, _open_unit_f64
+
+    ones, zeros = np.full(2, 0xFFFFFFFF, np.uint32), np.zeros(2, np.uint32)
+    with jax.enable_x64(True):
+        top = float(_open_unit_f64(ones, ones)[0])
+        bottom = float(_open_unit_f64(zeros, zeros)[0])
+    assert top == (2**52 - 0.5) / 2**52 and top < 1.0
+    assert bottom == 0.5 / 2**52
+    assert 0.0 < float(_open_unit_f32(zeros)[0]) and float(_open_unit_f32(ones)[0]) < 1.0
+
+
+def test_exact_month_quantile_for_a_billion_futures():
+    from mcengine.accumulators import integer_quantiles
+
+    counts = np.array([10**9 - 1, 10**9 + 1, 0])  # month 0, month 1, never
+    assert integer_quantiles(counts, np.array([0.5]))[0] == 1.0  # rank 1e9 lies in month 1
+    assert integer_quantiles(np.array([3, 7, 0]), np.array([0.3]))[0] == 0.0  # 0.3*10 = 3

@@ -202,3 +202,21 @@ def test_results_file_permissions_follow_the_umask(tmp_path):
         os.umask(old)
     assert oct(path.stat().st_mode & 0o777) == oct(0o644)
     assert [p.name for p in tmp_path.iterdir()] == ["r.nc"]
+
+
+def test_a_resumed_run_bins_with_the_fit_in_its_checkpoint(tmp_path, monkeypatch):
+    """The pilot's bin maps travel in the checkpoint: a resume (perhaps on another machine,
+    whose XLA may round the pilot differently) folds into the same bins without a new pilot."""
+    from mcengine import engine
+
+    first = _simulate_in(tmp_path)
+    saved = np.load(tmp_path / ".results.nc.checkpoint.npz")
+    assert {"fit_month_map", "fit_scalar_map", "fit_knots", engine.FIT_KEY} <= set(saved.files)
+
+    def no_pilot(*args, **kwargs):
+        raise AssertionError("the pilot ran again on resume")
+
+    monkeypatch.setattr(engine, "_fit_from_pilot", no_pilot)
+    again = _simulate_in(tmp_path)
+    assert again.attrs["resumed_from"] == 20000
+    np.testing.assert_array_equal(again.cum_cash, first.cum_cash)
