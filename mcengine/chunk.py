@@ -244,8 +244,8 @@ def make_step(
     tile = tile_size(mesh.devices.flat[0].platform) if tile is None else tile
     if local_size % tile:
         raise ValueError(f"chunk {chunk} is not a multiple of tile {tile} x {mesh.devices.size}")
-    if "pairs" in columns and tile % 2:
-        raise ValueError(f"antithetic pairs need an even tile, got {tile}")
+    if tile % acc.BLOCK:  # block sums (and so antithetic pairs) must not straddle tiles
+        raise ValueError(f"tile {tile} is not a multiple of the sum block {acc.BLOCK}")
     local = _local_step(model, seed, dtype, local_size, tile, columns, sampling)
     replicated = PartitionSpec()
     out_specs = {name: PartitionSpec(AXIS) if name == "sums" else replicated for name in OUTPUTS}
