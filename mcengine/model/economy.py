@@ -29,7 +29,6 @@ class Parts(NamedTuple):
     shrinking: bool  # failed accelerators are not replaced (the active fleet decays)
     taxed: bool
     variable: bool  # a variable serving cost per unit sold
-    vol_price: bool  # price shocks Z
     vol_demand: bool  # demand shocks W
     need_z: bool  # Z is drawn (for the price, or for W through the correlation)
     rho: float  # corr(Z, W)
@@ -57,7 +56,6 @@ def scenario_parts(spec: ModelSpec) -> Parts:
         shrinking=failures and not replace,
         taxed=on("tax.rate"),
         variable=on("opex.cost_per_unit"),
-        vol_price=vol_price,
         vol_demand=vol_demand,
         need_z=vol_price or (vol_demand and rho != 0.0),
         rho=rho,
@@ -78,7 +76,6 @@ class Economy(NamedTuple):
     zeros: jax.Array
     G: Any
     gpu_price: Any
-    K_hw: Any  # hardware capex
     K: Any  # total upfront
     L: Any  # loan
     month0: Any  # V_0 = -(K - L)
@@ -149,7 +146,6 @@ def economy(spec: ModelSpec, parts: Parts, drawn: dict, zeros: jax.Array, dtype)
         zeros=zeros,
         G=G,
         gpu_price=gpu_price,
-        K_hw=K_hw,
         K=K,
         L=L,
         month0=zeros - (K - L),
