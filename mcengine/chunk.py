@@ -79,12 +79,15 @@ def sum_columns(
 ) -> dict[str, slice]:
     """Column layout of the per-block sums.
 
-    ``paired`` (antithetic sampling) adds the sums over pairs ``(2j, 2j + 1)`` of the pair means
-    of NPV and of the recouped indicator and of their squares, and the number of pairs;
+    Always: NPV (less the run's shift) and its square, the recouped indicator, and the present
+    value of each component; with these per block the engine can state the estimates after any
+    whole number of blocks (the convergence trace). ``paired`` (antithetic sampling) adds the
+    sums over pairs ``(2j, 2j + 1)`` of the pair means of NPV and of the recouped indicator and
+    of their squares, and the number of pairs;
     ``replicates`` (Sobol' sampling) adds NPV, recouped and count per replicate ``i % replicates``.
     Pairs and replicates are independent where the futures are not, so these give the standard
     errors."""
-    layout = [("npv", 1), ("npv2", 1), ("pv", len(COMPONENTS))]
+    layout = [("npv", 1), ("npv2", 1), ("recouped", 1), ("pv", len(COMPONENTS))]
     if sensitivity and k:
         layout += [("decile_npv", k * DECILES), ("u", k), ("ug", k), ("uu", k), ("g", 1), ("gg", 1)]
     if paired:
@@ -175,7 +178,9 @@ def _local_step(model: ModelSpec, seed: int, dtype, local_size: int, tile: int, 
 
         w = valid.astype(dtype)
         dev_npv = (fut.npv - args.shift.astype(dtype)) * w
-        cols = [dev_npv[:, None], (dev_npv * dev_npv)[:, None], fut.pv * w[:, None]]
+        recouped_w = (fut.breakeven <= T).astype(dtype) * w
+        cols = [dev_npv[:, None], (dev_npv * dev_npv)[:, None], recouped_w[:, None]]
+        cols.append(fut.pv * w[:, None])
         decile_counts = decile_recouped = jnp.zeros((k, DECILES), jnp.int32)
         if "u" in columns:
             # (n, k): each input's own CDF level. erf alone (not ndtr's erf/erfc branches) is
@@ -196,7 +201,6 @@ def _local_step(model: ModelSpec, seed: int, dtype, local_size: int, tile: int, 
             uw = u * w[:, None]
             gw = g * w
             cols += [uw, uw * g[:, None], uw * u, gw[:, None], (gw * g)[:, None]]
-        recouped_w = (fut.breakeven <= T).astype(dtype) * w
         if "pairs" in columns:
             cols.append(_pair_columns(dev_npv, recouped_w, w))
         if "rep_n" in columns:

@@ -11,7 +11,7 @@ A run has two passes through that executable:
 1. **pilot**: the first 65,536 futures (whatever ``n_samples``, so the bins depend on the seed
    and config alone) with wide, data-independent bins; its
    coarse histograms, extremes and sums fit the real bin maps, the NPV shift and the rank knots;
-2. **main**: all futures, folded into host-side aggregates (``_fold``) in global order.
+2. **main**: all futures, folded into host-side aggregates (``tally.fold``) in global order.
 """
 
 from __future__ import annotations
@@ -31,11 +31,12 @@ import numpy as np
 from jax.sharding import Mesh
 
 from . import accumulators as acc
-from .chunk import DECILES, MONTH_BINS, SCALAR_BINS, SCALARS, ChunkArgs, make_step, tile_size
+from .chunk import MONTH_BINS, SCALAR_BINS, SCALARS, ChunkArgs, make_step, tile_size
 from .distributed import agreed_signal, is_primary, to_host
 from .errors import ConfigError
 from .model.spec import ModelSpec
 from .sampling import METHODS as SAMPLING_METHODS
+from .tally import close_trace, fold, fresh_state, target_reached
 
 __all__ = [
     "Chunking",
@@ -127,65 +128,6 @@ class RunResult:
     decile_recouped: np.ndarray
     convergence: dict[str, np.ndarray]
     meta: dict[str, Any] = field(default_factory=dict)
-
-
-# ---------------------------------------------------------------------------------------------
-# host-side state
-
-
-def _fresh_state(T: int, k: int, n_columns: int) -> dict[str, np.ndarray]:
-    return {
-        "month_counts": np.zeros((T + 1, MONTH_BINS), np.int64),
-        "month_min": np.full(T + 1, np.inf),
-        "month_max": np.full(T + 1, -np.inf),
-        "scalar_counts": np.zeros((len(SCALARS), SCALAR_BINS), np.int64),
-        "scalar_lower": np.full((len(SCALARS), SCALAR_BINS), np.inf),
-        "scalar_upper": np.full((len(SCALARS), SCALAR_BINS), -np.inf),
-        "event_counts": np.zeros((2, T + 2), np.int64),
-        "decile_counts": np.zeros((k, DECILES), np.int64),
-        "decile_recouped": np.zeros((k, DECILES), np.int64),
-        "sums": np.zeros(n_columns, np.float64),
-        "n_done": np.zeros((), np.int64),
-        "conv_n": np.zeros(0, np.int64),
-        "conv_p": np.zeros(0, np.float64),
-        "conv_npv": np.zeros(0, np.float64),
-    }
-
-
-_COUNTS = ("month_counts", "scalar_counts", "event_counts", "decile_counts", "decile_recouped")
-
-
-def _fold(state: dict[str, np.ndarray], out: dict[str, np.ndarray], n_new: int, shift: float):
-    """Add one chunk's aggregates to the host state (in place)."""
-    for name in _COUNTS:
-        state[name] = state[name] + np.asarray(out[name], np.int64)
-    for name in ("month_min", "scalar_lower"):
-        state[name] = np.minimum(state[name], np.asarray(out[name], np.float64))
-    for name in ("month_max", "scalar_upper"):
-        state[name] = np.maximum(state[name], np.asarray(out[name], np.float64))
-    blocks = np.asarray(out["sums"], np.float64)
-    # fold block by block in global order (sequential accumulate), never a tree over chunks
-    state["sums"] = np.add.accumulate(np.vstack([state["sums"][None], blocks]), axis=0)[-1]
-    state["n_done"] = state["n_done"] + n_new
-    n = int(state["n_done"])
-    recouped = int(state["event_counts"][0, :-1].sum())
-    state["conv_n"] = np.append(state["conv_n"], n)
-    state["conv_p"] = np.append(state["conv_p"], recouped / n)
-    state["conv_npv"] = np.append(state["conv_npv"], shift + state["sums"][0] / n)
-
-
-def _target_reached(state, columns, target: Target) -> bool:
-    """Whether the folded futures meet ``target`` (see ``Target`` for the rule at p = 0 or 1)."""
-    sums = {name: state["sums"][sl] for name, sl in columns.items()}
-    n, recouped = int(state["n_done"]), int(state["event_counts"][0, :-1].sum())
-    se_p, se_npv = acc.standard_errors(sums, n, recouped)
-    if recouped in (0, n):  # no spread seen yet: not evidence of a small SE
-        p = (recouped + 1) / (n + 2)
-        se_p = max(se_p, math.sqrt(p * (1 - p) / n)) if n else math.nan
-    return n >= target.min_samples and (
-        (target.p_recoup_se is not None and se_p <= target.p_recoup_se)
-        or (target.npv_se is not None and se_npv <= target.npv_se)
-    )
 
 
 def _target_chunk(chunk: int, unit: int, every: int) -> tuple[int, int]:
@@ -392,13 +334,13 @@ def _run(model, n_samples, seed, levels, precision, chunking, checkpoint, progre
     # in the checkpoint, so a job requeued on another machine bins like the first one did)
     t_compile = time.perf_counter()
     if state is None or FIT_KEY not in state:
-        pilot = _fresh_state(T, k, n_columns)
+        pilot = fresh_state(T, k, n_columns)
         coarse = (_coarse_map(T + 1, MONTH_BINS), _coarse_map(len(SCALARS), SCALAR_BINS))
         for offset in range(0, PILOT, chunk):
             out = to_host(step(_args(offset, PILOT, *coarse, np.zeros(KNOTS), 0.0)))
-            _fold(pilot, out, min(chunk, PILOT - offset), 0.0)
+            fold(pilot, out, min(chunk, PILOT - offset), 0.0, columns)
         fit = _fit_from_pilot(pilot, T)
-        state = _fresh_state(T, k, n_columns) if state is None else state
+        state = fresh_state(T, k, n_columns) if state is None else state
         state.update(_pack_fit(*fit))
     month_map, scalar_map, knots, shift = _unpack_fit(state)
     compile_time = time.perf_counter() - t_compile  # compilation + the pilot pass (0 on resume)
@@ -410,7 +352,7 @@ def _run(model, n_samples, seed, levels, precision, chunking, checkpoint, progre
         return check_every is not None and done % check_every == 0 and done < n_samples
 
     stopped_by_target = False
-    if resumed_from and at_check(resumed_from) and _target_reached(state, columns, target):
+    if resumed_from and at_check(resumed_from) and target_reached(state, columns, target):
         offsets, stopped_by_target = [], True  # a rerun of a run that stopped at its target
 
     def launch(offset):
@@ -426,13 +368,13 @@ def _run(model, n_samples, seed, levels, precision, chunking, checkpoint, progre
     with stop_flag as stop:
         for j, offset in enumerate(offsets):
             nxt = launch(offsets[j + 1]) if j + 1 < len(offsets) else None  # keep devices busy
-            _fold(state, to_host(pending), min(chunk, n_samples - offset), shift)
+            fold(state, to_host(pending), min(chunk, n_samples - offset), shift, columns)
             pending = nxt
             bar.update(min(chunk, n_samples - offset))
             bar.set_postfix_str(f"chunk {j + 1}/{len(offsets)}", refresh=False)
             n_chunks += 1
             done = int(state["n_done"])
-            if at_check(done) and _target_reached(state, columns, target):
+            if at_check(done) and target_reached(state, columns, target):
                 stopped_by_target = True
                 break
             now = time.perf_counter()
@@ -451,6 +393,7 @@ def _run(model, n_samples, seed, levels, precision, chunking, checkpoint, progre
                 )
     bar.close()
     main_time = time.perf_counter() - t_main
+    close_trace(state, columns, shift)
     if checkpoint is not None and is_primary():
         checkpoint.save(state, digest)
 
@@ -489,7 +432,9 @@ def _run(model, n_samples, seed, levels, precision, chunking, checkpoint, progre
         convergence={
             "n": state["conv_n"],
             "p_recoup": state["conv_p"],
+            "p_recoup_se": state["conv_p_se"],
             "npv_mean": state["conv_npv"],
+            "npv_mean_se": state["conv_npv_se"],
         },
         meta=meta,
     )

@@ -52,6 +52,28 @@ def _month_quantiles(r: RunResult) -> tuple[np.ndarray, float]:
     return out, worst
 
 
+TRACE_GRID = (
+    "futures simulated: 1024 x 1, 2, 3, 4, 6, 8, 12, ... (a grid that does not depend on the "
+    "chunk size or device count), and the run's total"
+)
+
+
+def _convergence(trace: dict[str, np.ndarray]) -> dict[str, xr.Variable]:
+    """The running estimates after the first ``draws`` futures, with their standard errors:
+    each point is what a run of that many futures reports."""
+    after = "after the first `draws` futures"
+    return {
+        "convergence_p_recoup": _var(("draws",), trace["p_recoup"], "1", f"P(recoup) {after}"),
+        "convergence_p_recoup_se": _var(
+            ("draws",), trace["p_recoup_se"], "1", f"Monte Carlo SE of P(recoup) {after}"
+        ),
+        "convergence_npv_mean": _var(("draws",), trace["npv_mean"], "USD", f"mean NPV {after}"),
+        "convergence_npv_mean_se": _var(
+            ("draws",), trace["npv_mean_se"], "USD", f"Monte Carlo SE of mean NPV {after}"
+        ),
+    }
+
+
 def _sensitivity(r: RunResult) -> dict[str, xr.Variable]:
     s, n = r.sums, r.n
     if "u" not in s or not r.inputs:
@@ -155,19 +177,14 @@ def to_dataset(r: RunResult, attrs: Mapping[str, Any] | None = None) -> xr.Datas
         "spend_to_revenue": _var(
             ("quantile",), scalars[2], "1", "all outflows (equity upfront included) / revenue"
         ),
-        "convergence_p_recoup": _var(
-            ("draws",), r.convergence["p_recoup"], "1", "P(recoup) after each chunk"
-        ),
-        "convergence_npv_mean": _var(
-            ("draws",), r.convergence["npv_mean"], "USD", "mean NPV after each chunk"
-        ),
+        **_convergence(r.convergence),
     }
     data.update(_sensitivity(r))
     coords = {
         "month": ("month", months, {"units": "month", "description": "months since investment"}),
         "quantile": ("quantile", q, {"description": "quantile level"}),
         "component": ("component", list(COMPONENTS)),
-        "draws": ("draws", r.convergence["n"], {"description": "futures drawn so far"}),
+        "draws": ("draws", r.convergence["n"], {"description": TRACE_GRID}),
     }
     if r.inputs and "sens_p_recoup" in data:
         coords["input"] = ("input", list(r.inputs))

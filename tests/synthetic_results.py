@@ -130,7 +130,9 @@ def synthetic_results(
     pv = np.array([toy["pv"][c].mean() for c in COMPONENTS])
     chunks = np.arange(1, 5) * (n // 4)
     conv_p = np.array([np.isfinite(be[:k]).mean() for k in chunks])
+    conv_p_se = np.sqrt(conv_p * (1 - conv_p) / chunks)
     conv_npv = np.array([npv[:k].mean() for k in chunks])
+    conv_npv_se = np.array([npv[:k].std(ddof=1) / np.sqrt(k) for k in chunks])
     spend = (toy["x"]["fleet.gpu_price"] * 5e3 + 0.42 * rev_tot) / rev_tot
     data = {
         "p_recoup": _var(p, (), "1", "P(discounted break-even within the horizon)"),
@@ -171,10 +173,10 @@ def synthetic_results(
             sens_npv, ("input", "decile"), "USD", "mean NPV given the input's decile"
         ),
         "sens_rank_corr_npv": _var(rank_corr, ("input",), "1", "Spearman correlation with NPV"),
-        "convergence_p_recoup": _var(conv_p, ("draws",), "1", "running P(recoup) after each chunk"),
-        "convergence_npv_mean": _var(
-            conv_npv, ("draws",), "USD", "running mean NPV after each chunk"
-        ),
+        "convergence_p_recoup": _var(conv_p, ("draws",), "1", "P(recoup) after `draws` futures"),
+        "convergence_p_recoup_se": _var(conv_p_se, ("draws",), "1", "its standard error"),
+        "convergence_npv_mean": _var(conv_npv, ("draws",), "USD", "mean NPV after `draws` futures"),
+        "convergence_npv_mean_se": _var(conv_npv_se, ("draws",), "USD", "its standard error"),
     }
     coords = {
         "month": months,

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 import pytest
 import xarray as xr
 from sensitivity_scenarios import config, spec
@@ -39,13 +38,12 @@ def test_target_stops_at_the_first_check_point_that_meets_it(stopped):
     assert ds.attrs["stopped_by_target"] == 1
     assert n == 2 * STEP
     assert ds.p_recoup_se.item() <= P_TARGET
-    # the check point before was short of the target (the convergence trace has every chunk)
+    # the check point before was short of the target (it is on the convergence trace's grid)
     at_prev = ds.convergence_p_recoup.sel(draws=n - STEP).item()
     assert binomial_se(at_prev, n - STEP) > P_TARGET
-    # between check points the target is not looked at, even where it was already met
-    np.testing.assert_array_equal(ds.draws.values, np.arange(1, n // CHUNK + 1) * CHUNK)
+    assert ds.convergence_p_recoup_se.sel(draws=n - STEP).item() > P_TARGET
     assert ds.convergence_p_recoup.values[-1] == ds.p_recoup.item()
-    assert ds.convergence_npv_mean.values[-1] == pytest.approx(ds.npv_mean.item(), rel=1e-12)
+    assert ds.convergence_npv_mean.values[-1] == ds.npv_mean.item()
 
 
 def test_stopped_run_equals_fixed_run(stopped):
@@ -56,8 +54,8 @@ def test_stopped_run_equals_fixed_run(stopped):
 
 
 def _without_chunking(ds: xr.Dataset) -> xr.Dataset:
-    """Everything but the per-chunk convergence trace and the attributes."""
-    return ds.drop_attrs(deep=False).drop_dims("draws")
+    """Everything but the attributes (which record the chunk size and timings)."""
+    return ds.drop_attrs(deep=False)
 
 
 @pytest.mark.parametrize("chunk_size", [3 * tile_size("cpu"), 4 * STEP])
@@ -100,4 +98,4 @@ def test_npv_se_target():
     assert ds.attrs["stopped_by_target"] == 1
     assert n < 4 * STEP and n % STEP == 0
     assert ds.npv_se.item() <= target
-    assert ds.sizes["draws"] == n // ds.attrs["chunk_size"]
+    assert ds.draws.values[-1] == n and ds.convergence_npv_mean_se.values[-1] == ds.npv_se.item()
