@@ -90,6 +90,12 @@ def _run_plots(ds: xr.Dataset) -> list[_Plot]:
             lambda: plot.tornado(ds, metric="p_recoup"),
             ("sens_p_recoup",),
         ),
+        _Plot(
+            "convergence",
+            "P(recoup) after n futures with its 95% band: has the estimate settled?",
+            lambda: plot.convergence(ds),
+            ("convergence_p_recoup",),
+        ),
     ]
 
 

@@ -25,6 +25,8 @@ RUN_PLOTS: dict[str, Callable[[xr.Dataset], object]] = {
     "tornado_npv": lambda ds: plot.tornado(ds, metric="npv"),
     "tornado_p_recoup": lambda ds: plot.tornado(ds, metric="p_recoup"),
     "waterfall": plot.waterfall,
+    "convergence_p_recoup": plot.convergence,
+    "convergence_npv": lambda ds: plot.convergence(ds, metric="npv"),
 }
 
 
@@ -94,6 +96,26 @@ def test_waterfall_ends_at_mean_npv() -> None:
     np.testing.assert_allclose(
         bars[-2].get_y() + bars[-2].get_height(), float(ds["npv_mean"]), rtol=1e-6
     )
+
+
+@pytest.mark.parametrize("metric", ["npv", "p_recoup"])
+def test_convergence_band_is_the_95_percent_interval(metric: str) -> None:
+    ds = small_run()
+    name = {"npv": "convergence_npv_mean", "p_recoup": "convergence_p_recoup"}[metric]
+    est, se = ds[name].values, ds[f"{name}_se"].values
+    ax = plot.convergence(ds, metric=metric)
+    line = next(x for x in ax.lines if "after n futures" in x.get_label())
+    np.testing.assert_array_equal(line.get_xdata(), ds.draws.values)
+    np.testing.assert_array_equal(line.get_ydata(), est)
+    band = ax.collections[0].get_paths()[0].vertices
+    assert band[:, 1].min() == pytest.approx((est - 1.96 * se).min())
+    assert band[:, 1].max() == pytest.approx((est + 1.96 * se).max())
+    assert ax.get_xscale() == "log"
+
+
+def test_convergence_rejects_unknown_metric() -> None:
+    with pytest.raises(ValueError, match="metric"):
+        plot.convergence(small_run(), metric="irr")
 
 
 @pytest.mark.parametrize("metric", ["npv", "p_recoup"])

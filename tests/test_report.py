@@ -35,6 +35,7 @@ RUN_PNGS = {
     "waterfall",
     "tornado_npv",
     "tornado_p_recoup",
+    "convergence",
 }
 SWEEP_PNGS = {"sweep_p_recoup", "sweep_npv_mean"}
 DATA_URI = re.compile(r"src='data:image/png;base64,([A-Za-z0-9+/=]+)'")
@@ -90,7 +91,7 @@ def test_report_skips_missing_variables(tmp_path: Path) -> None:
         "tornado_npv",
         "tornado_p_recoup",
     }
-    assert path.read_text(encoding="utf-8").count("<img ") == 4
+    assert path.read_text(encoding="utf-8").count("<img ") == len(RUN_PNGS) - 2
 
 
 def test_cli_on_results_file(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:

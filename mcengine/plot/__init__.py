@@ -10,6 +10,7 @@ the figures display themselves, in scripts save them with ``ax.figure.savefig(..
 - ``npv_distribution``: the NPV quantile function drawn as a CDF, with the mean and 0 marked.
 - ``tornado``: decile-1 vs decile-10 conditional mean NPV or P(recoup) for each input.
 - ``waterfall``: mean PV per component from 0 to the mean NPV.
+- ``convergence``: P(recoup) or mean NPV after n futures, with its 95 % band.
 - ``sweep_heatmap`` / ``sweep_line``: one variable over one or two swept config keys.
 
 The code is split by purpose: ``_format`` (matplotlib's Agg backend on a headless box, value
@@ -18,7 +19,7 @@ formatting, axis helpers), ``run`` (the single-run plots) and ``sweep`` (the swe
 
 # _format comes first: importing it picks the backend before anything imports pyplot
 from ._format import format_coord, format_value
-from .run import breakeven_curve, fan_chart, npv_distribution, tornado, waterfall
+from .run import breakeven_curve, convergence, fan_chart, npv_distribution, tornado, waterfall
 from .sweep import RESULT_DIMS, sweep_heatmap, sweep_line, swept_dims
 
 __all__ = [
@@ -29,6 +30,7 @@ __all__ = [
     "npv_distribution",
     "tornado",
     "waterfall",
+    "convergence",
     "sweep_heatmap",
     "sweep_line",
     "format_value",

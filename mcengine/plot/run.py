@@ -5,6 +5,8 @@
 - ``npv_distribution``: the NPV quantile function drawn as a CDF, with the mean and 0 marked.
 - ``tornado``: decile-1 vs decile-10 conditional mean NPV or P(recoup) for each input.
 - ``waterfall``: mean PV per component from 0 to the mean NPV.
+- ``convergence``: the running estimate of P(recoup) or mean NPV against futures drawn, with
+  its 95 % confidence band: did the run draw enough?
 """
 
 from __future__ import annotations
@@ -24,6 +26,10 @@ _TORNADO = {
     "p_recoup": ("sens_p_recoup", "p_recoup", "P(recoup)"),
 }
 _RESULTS_HINT = "; single-run plots take a run's results (mcengine.simulate, mcengine.open_results)"
+_CONVERGENCE = {
+    "p_recoup": ("convergence_p_recoup", "P(recoup)"),
+    "npv": ("convergence_npv_mean", "mean NPV"),
+}
 _DECILES_HINT = "; run with sensitivity.deciles=true to get it"
 
 
@@ -277,4 +283,30 @@ def waterfall(ds: xr.Dataset, ax: Axes | None = None) -> Axes:
         _money_axis(ax.yaxis)
     ax.set_title("Mean PV by component: from 0 to mean NPV")
     ax.grid(axis="y", alpha=0.3)
+    return ax
+
+
+def convergence(ds: xr.Dataset, ax: Axes | None = None, metric: str = "p_recoup") -> Axes:
+    """The estimate of ``metric`` (``p_recoup`` or ``npv``, its mean) after the first ``draws``
+    futures, with a 95 % band (± 1.96 SE), on a log axis of futures: the band should narrow
+    like 1/sqrt(draws) around a settled estimate."""
+    if metric not in _CONVERGENCE:
+        raise ValueError(f"metric must be one of {sorted(_CONVERGENCE)}, got {metric!r}")
+    name, what = _CONVERGENCE[metric]
+    ax = _new_ax(ax)
+    da = _run_var(ds, name)
+    draws, est = da["draws"].values, da.values
+    se = ds[f"{name}_se"].values if f"{name}_se" in ds else np.zeros_like(est)
+    ax.fill_between(draws, est - 1.96 * se, est + 1.96 * se, color="C0", alpha=0.2, lw=0,
+                    label="95% confidence band")  # fmt: skip
+    ax.plot(draws, est, color="C0", lw=2, marker="o", ms=3, label=f"{what} after n futures")
+    ax.axhline(est[-1], color="C1", ls="--", lw=1,
+               label=f"final: {format_value(float(est[-1]), da)}")  # fmt: skip
+    ax.set_xscale("log")
+    ax.set_xlabel("futures simulated")
+    ax.set_ylabel(_label(da, what))
+    _value_axis(ax.yaxis, da)
+    ax.set_title(f"Convergence of {what}")
+    ax.legend(loc="best", fontsize="small")
+    ax.grid(alpha=0.3, which="both")
     return ax
