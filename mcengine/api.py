@@ -154,7 +154,9 @@ def simulate(
         chunking=engine.Chunking(settings.chunk_size),
         checkpoint=checkpoint,
         progress=engine.Progress(settings.progress),
-        target=engine.Target(settings.target_p_recoup_se, settings.target_npv_se),
+        target=engine.Target(
+            settings.target_p_recoup_se, settings.target_npv_se, settings.target_min_samples
+        ),
         sensitivity=settings.deciles,
         devices=devices,
         fingerprint_text=state_text(plain),

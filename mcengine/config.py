@@ -34,7 +34,7 @@ RUN_KEYS = {
 # the run keys that are sections, and their keys
 RUN_SECTIONS = {
     "sensitivity": ("deciles", "sobol", "sobol_samples"),
-    "target": ("p_recoup_se", "npv_se"),
+    "target": ("p_recoup_se", "npv_se", "min_samples"),
 }
 DEFAULT_COMPILE_CACHE = "~/.cache/mcengine/xla"
 # what conf/config.yaml sets, for plain-dict configs that leave run keys out (tested equal)
@@ -189,6 +189,7 @@ class RunSettings:
     sobol_samples: int
     target_p_recoup_se: float | None
     target_npv_se: float | None
+    target_min_samples: int
     report: bool
     compile_cache: str | None
 
@@ -260,6 +261,9 @@ class RunSettings:
             ),
             target_p_recoup_se=_number(target, "p_recoup_se", "target.p_recoup_se"),
             target_npv_se=_number(target, "npv_se", "target.npv_se"),
+            target_min_samples=_int(
+                target, "min_samples", 0, 2**32, default=0, path="target.min_samples"
+            ),
             report=_flag(cfg, "report", False),
             compile_cache=cache,
         )

@@ -91,7 +91,8 @@ class Target:
     (131,072 on CPU), whatever the chunk size and device count, so the stopping point, and every
     result, is reproducible. While no future (or every future) has recouped, the binomial SE
     would be 0; the check uses ``(recouped + 1) / (n + 2)`` instead, so that a first chunk
-    without events cannot meet the target."""
+    without events cannot meet the target. With ``min_samples`` the run does not stop before
+    that many futures (it stops at the first check point at or after it that meets the target)."""
 
     p_recoup_se: float | None = None
     npv_se: float | None = None

@@ -13,6 +13,7 @@ from sensitivity_scenarios import config, spec
 from mcengine.api import simulate
 from mcengine.chunk import tile_size
 from mcengine.engine import TARGET_TILES
+from mcengine.errors import ConfigError
 
 CHUNK = 1 << 14
 STEP = TARGET_TILES * tile_size("cpu")  # futures between two checks of the target: 131,072
@@ -76,6 +77,26 @@ def test_rerun_in_the_same_directory_stops_where_it_stopped(tmp_path):
     assert again.attrs["resumed_from"] == first.attrs["n_samples"] == 2 * STEP
     assert again.attrs["stopped_by_target"] == 1 and again.attrs["n_chunks"] == 0
     xr.testing.assert_identical(_without_chunking(again), _without_chunking(first))
+
+
+def test_min_samples_defers_the_stop_to_the_next_check_point(stopped):
+    floor = 2 * STEP + 1  # the target is met at 2 * STEP (the ``stopped`` run)
+    cfg = config(
+        UNCERTAIN,
+        n_samples=1 << 20,
+        chunk_size=CHUNK,
+        **{"target.p_recoup_se": P_TARGET, "target.min_samples": floor},
+    )
+    ds = simulate(cfg)
+    assert ds.attrs["stopped_by_target"] == 1 and ds.attrs["n_samples"] == 3 * STEP
+    # the first 2 * STEP futures are the stopped run's
+    at = ds.sel(draws=2 * STEP)
+    assert at.convergence_p_recoup.item() == stopped.p_recoup.item()
+
+
+def test_min_samples_must_be_a_whole_number_of_futures():
+    with pytest.raises(ConfigError, match=r"target.min_samples=-1 is out of range"):
+        simulate(config(UNCERTAIN, n_samples=1000, **{"target.min_samples": -1}))
 
 
 def test_no_recoup_yet_does_not_meet_a_small_target():
