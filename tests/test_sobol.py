@@ -10,6 +10,7 @@ import pytest
 from scipy import stats
 from sensitivity_scenarios import config, linear_cash, recoup_given, spec
 
+from mcengine import plot, report
 from mcengine.api import simulate
 from mcengine.sensitivity import saltelli_scores, sobol_estimates, sobol_indices
 from mcengine.sobol_results import model_sobol
@@ -86,7 +87,7 @@ def _exact_indices(a, b, c, g_box, p_box) -> dict[str, np.ndarray]:
     return {"npv": (npv, npv), "recoup": (first, total / total_var)}
 
 
-def test_real_model_sobol_run():
+def test_real_model_sobol_run(tmp_path):
     """Deterministic scenario, NPV and every month's cash linear in (gpu_price, price0) (tax
     off; hand model): the indices are known exactly (``_exact_indices``); the estimates must be
     within 4 SEs read off their bootstrap intervals."""
@@ -117,6 +118,10 @@ def test_real_model_sobol_run():
             se = (hi - lo) / (2 * z)
             assert np.all(np.abs(var.values - want) <= 4 * se), (output, kind, var.values, want)
     assert np.all(ds.sobol_group.values == -1)
+    # a run with Sobol' indices is still a single run for the plots and the report
+    assert plot.swept_dims(ds) == []
+    report.write_report(ds, tmp_path)
+    assert (tmp_path / "fan_chart.png").is_file() and (tmp_path / "report.html").is_file()
 
 
 def test_correlated_inputs_share_group_indices():

@@ -29,8 +29,9 @@ from ._format import (
     format_coord,
 )
 
-#: dims of a single run's results; any other dim of a sweep Dataset is a swept config key
-RESULT_DIMS = frozenset({"month", "quantile", "component", "input", "decile", "draws"})
+#: dims of a single run's results (``output``: of the Sobol' indices); any other dim of a sweep
+#: Dataset is a swept config key
+RESULT_DIMS = frozenset({"month", "quantile", "component", "input", "decile", "draws", "output"})
 
 
 def _listed_dims(value: Any) -> list[str] | None:
