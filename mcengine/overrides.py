@@ -42,16 +42,24 @@ def replace_mappings(overrides: Sequence[str]) -> list[str]:
 
 
 def as_written(overrides: Sequence[str]) -> list[str]:
-    """Undo ``replace_mappings``: ``~path +path=v`` -> ``path=v``, ``++path.field=v`` ->
-    ``path.field=v`` for spec fields; anything else is kept. Results and sweep tables record
-    overrides in this form, the one the user typed (and may copy)."""
+    """Undo ``replace_mappings``: ``~path +path=v`` (a sweep's jobs get ``~path=null +path=v``)
+    -> ``path=v``, ``++path.field=v`` -> ``path.field=v`` for spec fields; anything else is
+    kept. Results and sweep tables record overrides in this form, the one the user typed (and
+    may copy)."""
     items = list(overrides)
     out: list[str] = []
     i = 0
     while i < len(items):
         item = items[i]
         following = items[i + 1] if i + 1 < len(items) else ""
-        if item.startswith("~") and item[1:] in PARAMS and following.startswith(f"+{item[1:]}="):
+        # a sweep's jobs get the delete back from Hydra's sweeper as ``~path=null``
+        deleted, _, value = item[1:].partition("=")
+        if (
+            item.startswith("~")
+            and deleted in PARAMS
+            and value in ("", "null")
+            and following.startswith(f"+{deleted}=")
+        ):
             out.append(following[1:])
             i += 2
             continue

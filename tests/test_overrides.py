@@ -66,3 +66,18 @@ def test_sweep_names_a_job_by_the_overrides_as_typed(tmp_path: Path):
     with pytest.raises(MissingJobsError) as err:
         open_sweep(tmp_path)
     assert typed in str(err.value) and "~market.price0" not in str(err.value)
+
+
+def test_sweep_jobs_record_the_overrides_as_typed():
+    """Hydra's sweeper hands each job the delete back as ``~path=null``."""
+    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    typed = ["market.price_trend={dist: uniform, low: -0.4, high: 0},-0.2", "n_samples=5"]
+    parsed = OverridesParser.create().parse_overrides(replace_mappings(typed))
+    (jobs,) = BasicSweeper.split_arguments(parsed, None)
+    assert jobs[0][0] == "~market.price_trend=null"  # what the jobs get from Hydra
+    assert [as_written(job) for job in jobs] == [
+        ["market.price_trend={dist:uniform,low:-0.4,high:0}", "n_samples=5"],
+        ["market.price_trend=-0.2", "n_samples=5"],
+    ]
