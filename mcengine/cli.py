@@ -102,26 +102,30 @@ def _app(cfg: DictConfig) -> float:
     logging.getLogger("jax._src.xla_bridge").setLevel(logging.WARNING)  # no TPU probe noise
     hc = HydraConfig.get()
     out_dir = Path(hc.runtime.output_dir)
+    multirun = hc.mode == RunMode.MULTIRUN
+    where = f"hydra.sweep.dir={hc.sweep.dir}" if multirun else f"hydra.run.dir={out_dir}"
+    resume = f"To resume, rerun the same command with {where}"
     try:
         initialize(cfg.get("distributed", "auto"))
         ds = simulate(cfg, output_dir=out_dir, overrides=as_written(hc.overrides.task))
+        if not is_primary():  # under jax.distributed, process 0 writes and reports
+            return float(ds.p_recoup)
+        path = write_netcdf(ds, out_dir / cfg.output)
+        print(summary(ds))
+        print(f"  results                   {path}")
+        if cfg.report:
+            from .report import write_report
+
+            print(f"  report                    {write_report(ds, out_dir)}")
     except (ConfigError, SpecError) as err:
         print(f"mcengine: invalid config: {err}", file=sys.stderr)
         sys.exit(2)
     except Interrupted as err:
-        multirun = hc.mode == RunMode.MULTIRUN
-        where = f"hydra.sweep.dir={hc.sweep.dir}" if multirun else f"hydra.run.dir={out_dir}"
-        print(f"mcengine: {err}.\nTo resume, rerun the same command with {where}", file=sys.stderr)
+        print(f"mcengine: {err}.\n{resume}", file=sys.stderr)
         sys.exit(128 + err.signum)  # the shell's code for the signal (143 asks SLURM to requeue)
-    if not is_primary():  # under jax.distributed, process 0 writes and reports
-        return float(ds.p_recoup)
-    path = write_netcdf(ds, out_dir / cfg.output)
-    print(summary(ds))
-    print(f"  results                   {path}")
-    if cfg.report:
-        from .report import write_report
-
-        print(f"  report                    {write_report(ds, out_dir)}")
+    except KeyboardInterrupt:  # outside the engine's safe points (start-up, writing results)
+        print(f"mcengine: interrupted; no results file is half-written. {resume}", file=sys.stderr)
+        sys.exit(130)
     return float(ds.p_recoup)
 
 

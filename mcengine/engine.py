@@ -331,42 +331,65 @@ def _run(model, n_samples, seed, levels, precision, chunking, checkpoint, progre
     state = checkpoint.load(digest) if checkpoint is not None else None
     resumed_from = int(state["n_done"]) if state is not None else 0
 
-    # pass 1: the pilot, with wide data-independent bins (skipped on resume: the fit is kept
-    # in the checkpoint, so a job requeued on another machine bins like the first one did)
-    t_compile = time.perf_counter()
-    if state is None or FIT_KEY not in state:
-        pilot = fresh_state(T, k, n_columns)
-        coarse = (_coarse_map(T + 1, MONTH_BINS), _coarse_map(len(SCALARS), SCALAR_BINS))
-        for offset in range(0, PILOT, chunk):
-            out = to_host(step(_args(offset, PILOT, *coarse, np.zeros(KNOTS), 0.0)))
-            fold(pilot, out, min(chunk, PILOT - offset), 0.0, columns)
-        fit = _fit_from_pilot(pilot, T)
-        state = fresh_state(T, k, n_columns) if state is None else state
-        state.update(_pack_fit(*fit))
-    month_map, scalar_map, knots, shift = _unpack_fit(state)
-    compile_time = time.perf_counter() - t_compile  # compilation + the pilot pass (0 on resume)
-
-    # pass 2: every future, from where the checkpoint left off
-    offsets = list(range(resumed_from, n_samples, chunk))
-
-    def at_check(done: int) -> bool:
-        return check_every is not None and done % check_every == 0 and done < n_samples
-
-    stopped_by_target = False
-    if resumed_from and at_check(resumed_from) and target_reached(state, columns, target):
-        offsets, stopped_by_target = [], True  # a rerun of a run that stopped at its target
-
-    def launch(offset):
-        return step(_args(offset, n_samples, month_map, scalar_map, knots, shift))
-
-    n_chunks = 0
-    last_save = time.perf_counter()
-    t_main = time.perf_counter()
-    bar = _progress_bar(progress, n_samples, len(offsets))
-    bar.update(min(resumed_from, n_samples))
-    pending = launch(offsets[0]) if offsets else None
     stop_flag = checkpoint.stop_flag() if checkpoint is not None else nullcontext()
+    bar = None
+
+    def save_or_stop(done: int, due: bool) -> bool:
+        """Save the checkpoint when ``due`` or after a signal, then stop on the signal (raise
+        ``Interrupted``); whether it saved."""
+        signum = agreed_signal(stop.raised)
+        saved = bool(signum or due) and is_primary()
+        if saved:
+            checkpoint.save(state, digest)
+        if signum:
+            if bar is not None:
+                bar.close()
+            raise Interrupted(
+                f"stopped by signal {signum} after {done} futures; checkpoint written: run the "
+                "same config with the same output directory to resume",
+                signum=signum,
+            )
+        return saved
+
+    # from here a SIGINT/SIGTERM (with a checkpoint) stops the run at the next safe point:
+    # after the compilation and pilot, or after a chunk, never inside XLA
     with stop_flag as stop:
+        # pass 1: the pilot, with wide data-independent bins (skipped on resume: the fit is
+        # kept in the checkpoint, so a job requeued on another machine bins like the first did)
+        t_compile = time.perf_counter()
+        if state is None or FIT_KEY not in state:
+            pilot = fresh_state(T, k, n_columns)
+            coarse = (_coarse_map(T + 1, MONTH_BINS), _coarse_map(len(SCALARS), SCALAR_BINS))
+            for offset in range(0, PILOT, chunk):
+                out = to_host(step(_args(offset, PILOT, *coarse, np.zeros(KNOTS), 0.0)))
+                fold(pilot, out, min(chunk, PILOT - offset), 0.0, columns)
+            fit = _fit_from_pilot(pilot, T)
+            state = fresh_state(T, k, n_columns) if state is None else state
+            state.update(_pack_fit(*fit))
+        month_map, scalar_map, knots, shift = _unpack_fit(state)
+        compile_time = time.perf_counter() - t_compile  # compile + pilot pass (0 on resume)
+        if checkpoint is not None:
+            save_or_stop(int(state["n_done"]), due=False)
+
+        # pass 2: every future, from where the checkpoint left off
+        offsets = list(range(resumed_from, n_samples, chunk))
+
+        def at_check(done: int) -> bool:
+            return check_every is not None and done % check_every == 0 and done < n_samples
+
+        stopped_by_target = False
+        if resumed_from and at_check(resumed_from) and target_reached(state, columns, target):
+            offsets, stopped_by_target = [], True  # a rerun of a run that stopped at its target
+
+        def launch(offset):
+            return step(_args(offset, n_samples, month_map, scalar_map, knots, shift))
+
+        n_chunks = 0
+        last_save = time.perf_counter()
+        t_main = time.perf_counter()
+        bar = _progress_bar(progress, n_samples, len(offsets))
+        bar.update(min(resumed_from, n_samples))
+        pending = launch(offsets[0]) if offsets else None
         for j, offset in enumerate(offsets):
             nxt = launch(offsets[j + 1]) if j + 1 < len(offsets) else None  # keep devices busy
             fold(state, to_host(pending), min(chunk, n_samples - offset), shift, columns)
@@ -379,19 +402,8 @@ def _run(model, n_samples, seed, levels, precision, chunking, checkpoint, progre
                 stopped_by_target = True
                 break
             now = time.perf_counter()
-            if checkpoint is None:
-                continue
-            signum = agreed_signal(stop.raised)
-            if (signum or now - last_save >= checkpoint.every_s) and is_primary():
-                checkpoint.save(state, digest)
+            if checkpoint is not None and save_or_stop(done, now - last_save >= checkpoint.every_s):
                 last_save = now
-            if signum:
-                bar.close()
-                raise Interrupted(
-                    f"stopped by signal {signum} after {done} futures; checkpoint "
-                    f"written: run the same config with the same output directory to resume",
-                    signum=signum,
-                )
     bar.close()
     main_time = time.perf_counter() - t_main
     close_trace(state, columns, shift)
