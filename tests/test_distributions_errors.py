@@ -77,6 +77,8 @@ BAD = [
     ),
     ({"dist": "normal", "mean": "abc", "sd": 1}, ["fleet.gpu_price.mean", "expected a number"]),
     ("abc", ["expected a number or a mapping"]),
+    # low/high written on the family itself: the path is the user's, no internal "base"
+    ({"dist": "normal", "mean": 0.1, "sd": -0.1, "low": -0.5}, [f"{P}.sd: must be > 0"]),
 ]
 
 

@@ -302,13 +302,13 @@ def _build(path: str, spec: Any) -> F.Distribution:
             "base": base,
             **{k: spec[k] for k in ("low", "high") if k in spec},
         }
-        return _build(path, trunc)
+        return _truncated(path, trunc, base_path=path)  # the user wrote no "base"
     return _BUILDERS[fam](path, spec)
 
 
-def _truncated(path: str, spec: dict) -> F.Distribution:
+def _truncated(path: str, spec: dict, base_path: str | None = None) -> F.Distribution:
     _pick(path, "truncated", spec, [("base", "low", "high"), ("base", "low"), ("base", "high")])
-    base = _build(f"{path}.base", spec["base"])
+    base = _build(base_path or f"{path}.base", spec["base"])
     if not isinstance(base, F._Continuous):
         fail(
             f"{path}.base",
