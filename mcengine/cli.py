@@ -52,6 +52,25 @@ def _pct(level: float) -> str:
     return f"P{100 * level:g}"
 
 
+def _estimate(p: float, se: float) -> str:
+    """``p ± se`` with enough decimals for the SE's first two digits (at least 4)."""
+    digits = 4
+    if np.isfinite(se) and se > 0:
+        digits = max(digits, 1 - int(np.floor(np.log10(se))))
+    return f"{p:.{digits}f} ± {se:.{digits}f} (SE)"
+
+
+def _recouped_median(ds: xr.Dataset) -> str:
+    """The median break-even month among the futures that recoup (from ``p_breakeven_by``,
+    exact counts), for runs where the overall quantiles say "never"; "" otherwise."""
+    p = float(ds.p_recoup)
+    if not 0 < p < 1:
+        return ""
+    by = ds.p_breakeven_by.values
+    month = int(ds.month.values[int(np.argmax(by >= p / 2 * (1 - 1e-12)))])
+    return f"; among the {100 * p:.3g}% that recoup: median {month}"
+
+
 def summary(ds: xr.Dataset, top: int = 4) -> str:
     """A readable summary of a results Dataset."""
     q = lambda var, level: float(ds[var].sel(quantile=level))  # noqa: E731
@@ -65,6 +84,8 @@ def summary(ds: xr.Dataset, top: int = 4) -> str:
         f"{'median' if level == 0.5 else _pct(level)} {_month(q('breakeven_month', level))}"
         for level in _levels(ds, (0.5, 0.1, 0.9))
     )
+    if "never" in breakeven:
+        breakeven += _recouped_median(ds)
     npv = ", ".join(
         f"{_pct(level)} {_money(q('npv', level))}" for level in _levels(ds, (0.05, 0.5, 0.95))
     )
@@ -73,8 +94,7 @@ def summary(ds: xr.Dataset, top: int = 4) -> str:
         f"in {float(ds.attrs['run_time_s']):.1f} s ({ds.attrs['jax_backend']}, "
         f"{ds.attrs['device_count']} device(s), {ds.attrs['precision']})"
         + "".join(f"; {note}" for note in notes),
-        f"  P(recoup within {T} months)  {float(ds.p_recoup):.4f} "
-        f"± {float(ds.p_recoup_se):.4f} (SE)",
+        f"  P(recoup within {T} months)  {_estimate(float(ds.p_recoup), float(ds.p_recoup_se))}",
         f"  break-even month          {breakeven}",
         f"  NPV                       mean {_money(float(ds.npv_mean))} ± "
         f"{_money(float(ds.npv_se))}; {npv}",

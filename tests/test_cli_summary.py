@@ -3,6 +3,8 @@ and whether the run resumed from a checkpoint or stopped at its standard-error t
 
 from __future__ import annotations
 
+import numpy as np
+import pytest
 from synthetic_results import small_run
 
 from mcengine.cli import _money, summary
@@ -24,7 +26,7 @@ def test_other_quantile_levels_are_labelled_with_their_own_level():
     assert f"P25 {_money(float(ds.npv.sel(quantile=0.25)))}" in npv_line
     assert f"P75 {_money(float(ds.npv.sel(quantile=0.75)))}" in npv_line
     assert "P5 " not in npv_line and "P50" not in npv_line and "P95" not in npv_line
-    assert "median" not in text  # 0.5 was not computed
+    assert "break-even month          median" not in text  # 0.5 was not computed
 
 
 def test_resumed_and_early_stopped_runs_say_so():
@@ -33,3 +35,43 @@ def test_resumed_and_early_stopped_runs_say_so():
     first = summary(ds).splitlines()[0]
     assert "resumed from a checkpoint at 1,048,576 futures" in first
     assert "stopped early: the standard-error target was reached" in first
+
+
+def _with_breakeven_months(months: list[float]):
+    """small_run with its break-even outputs replaced by those of these futures (inf = never)."""
+    ds = small_run().copy(deep=True)
+    be = np.asarray(months)
+    ds["p_breakeven_by"].values[:] = [(be <= m).mean() for m in ds.month.values]
+    ds["p_recoup"].values = np.isfinite(be).mean()
+    q = ds["quantile"].values
+    ds["breakeven_month"].values[:] = np.quantile(be, q, method="inverted_cdf")
+    return ds
+
+
+def test_rarely_recouping_runs_show_the_median_among_those_that_recoup():
+    ds = _with_breakeven_months([3, 5, 5, 9] + [np.inf] * 6)  # 40% recoup, median of them 5
+    line = next(x for x in summary(ds).splitlines() if "break-even month" in x)
+    assert "median never" in line
+    assert line.endswith("; among the 40% that recoup: median 5")
+
+
+def test_runs_whose_quantiles_all_recoup_need_no_conditional_median():
+    line = next(
+        x for x in summary(_with_breakeven_months([3, 5, 5, 9, 7])).splitlines() if "break" in x
+    )
+    assert "among" not in line and "never" not in line
+
+
+@pytest.mark.parametrize(
+    "p, se, text",
+    [
+        (0.0641, 0.0024, "0.0641 ± 0.0024 (SE)"),
+        (0.06410, 0.000246, "0.06410 ± 0.00025 (SE)"),
+        (0.068812, 0.0000451, "0.068812 ± 0.000045 (SE)"),  # 10^8 futures: not "± 0.0000"
+        (0.5, 0.0, "0.5000 ± 0.0000 (SE)"),
+    ],
+)
+def test_p_recoup_is_printed_with_its_standard_errors_digits(p, se, text):
+    ds = small_run().copy(deep=True)
+    ds["p_recoup"].values, ds["p_recoup_se"].values = np.asarray(p), np.asarray(se)
+    assert f"P(recoup within {int(ds.month[-1])} months)  {text}" in summary(ds)
