@@ -183,12 +183,21 @@ def to_dataset(r: RunResult, attrs: Mapping[str, Any] | None = None) -> xr.Datas
     coords = {
         "month": ("month", months, {"units": "month", "description": "months since investment"}),
         "quantile": ("quantile", q, {"description": "quantile level"}),
-        "component": ("component", list(COMPONENTS)),
+        "component": (
+            "component",
+            list(COMPONENTS),
+            {"description": "cash-flow line of the waterfall (MODEL.md); signed present values"},
+        ),
         "draws": ("draws", r.convergence["n"], {"description": TRACE_GRID}),
     }
     if r.inputs and "sens_p_recoup" in data:
-        coords["input"] = ("input", list(r.inputs))
-        coords["decile"] = ("decile", np.arange(1, 11))
+        described = {"description": "uncertain input (config path)"}
+        coords["input"] = ("input", list(r.inputs), described)
+        coords["decile"] = (
+            "decile",
+            np.arange(1, 11),
+            {"description": "decile of the input's own distribution: 1 = lowest tenth"},
+        )
     ds = xr.Dataset(data, coords=coords)
     cdf_bound = float(max(max(bounds), month_bound))
     if cdf_bound > COARSE_QUANTILES:
