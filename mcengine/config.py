@@ -68,6 +68,19 @@ def _unknown_key(key: str) -> ConfigError:
     )
 
 
+def check_scenario(choice: str) -> None:
+    """Reject a scenario name (or each of a sweep's ``a,b``) with no ``conf/scenario`` file."""
+    names = sorted(p.stem for p in (config_dir() / "scenario").glob("*.yaml"))
+    if any(c in choice for c in "()*[]{}$"):
+        return  # a sweeper expression (choice(...), glob(...)): Hydra expands it
+    for name in (c.strip() for c in choice.split(",")):
+        if name and name not in names:
+            raise ConfigError(
+                f"scenario={name}: there is no such scenario.{suggest(name, names)} Fix: one of "
+                f"{', '.join(names)}, or add conf/scenario/{name}.yaml."
+            )
+
+
 def check_overrides(overrides: Sequence[str]) -> None:
     """Reject ``key=value`` overrides of keys that do not exist, before Hydra composes them.
 
@@ -81,6 +94,8 @@ def check_overrides(overrides: Sequence[str]) -> None:
         key, sep, value = item.partition("=")
         if not sep or key.startswith(("-", "+", "~")) or "/" in key or "@" in key:
             continue  # flags, appends, deletions and config-group paths are Hydra's
+        if key == "scenario":
+            check_scenario(value)
         section, _, rest = key.partition(".")
         if section not in top:
             raise _unknown_key(section)
@@ -105,6 +120,7 @@ def load_config(scenario: str | None = None, overrides: Sequence[str] = ()) -> A
     check_overrides(overrides)
     all_overrides = replace_mappings(overrides)
     if scenario is not None:
+        check_scenario(scenario)
         all_overrides.append(f"scenario={scenario}")
     GlobalHydra.instance().clear()
     with initialize_config_dir(
@@ -133,12 +149,24 @@ def _int(cfg: Mapping, key: str, low: int, high: float = math.inf, allow_none=Fa
     value = cfg.get(key, default)
     if value is None and allow_none:
         return None
+    example = default if default is not None else low
     if isinstance(value, bool) or not isinstance(value, int | float) or value != int(value):
-        raise ConfigError(f"{path} must be a whole number, got {value!r}.")
+        raise ConfigError(
+            f"{path} must be a whole number, got {value!r}. Fix: e.g. {path}={example}."
+        )
     if not low <= value < high:
-        top = "inf" if high == math.inf else f"{int(high)}"
-        raise ConfigError(f"{path}={value!r} is out of range: use a value in [{low}, {top}).")
+        raise ConfigError(
+            f"{path}={value!r} is out of range. Fix: a whole number in [{low}, {_bound(high)})."
+        )
     return int(value)
+
+
+def _bound(high: float) -> str:
+    """An upper bound as people write it: ``inf``, ``2**64``, or the number."""
+    if high == math.inf:
+        return "inf"
+    power = int(high).bit_length() - 1
+    return f"2**{power}" if power > 16 and int(high) == 1 << power else f"{int(high)}"
 
 
 def _flag(node: Mapping, key: str, default: bool, path: str | None = None) -> bool:

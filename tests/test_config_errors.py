@@ -208,6 +208,11 @@ def test_quoted_spec_gets_a_hint():
         ("markt.price0=2", "'markt' is not a config key. Did you mean 'market'?"),
         ("sensitivity.sobol_sample=100", "'sensitivity.sobol_sample' is not a config key."),
         ("target.p_recoup=0.01", "Did you mean 'p_recoup_se'?"),
+        (
+            "scenario=gpu_clod",
+            "scenario=gpu_clod: there is no such scenario. Did you mean 'gpu_cloud'?",
+        ),
+        ("scenario=gpu_cloud,inference", "scenario=inference: there is no such scenario."),
     ],
 )
 def test_unknown_override_keys_are_named_before_hydra_composes(override, expected):
@@ -225,6 +230,8 @@ def test_unknown_override_keys_are_named_before_hydra_composes(override, expecte
         "market.price0.mode=2.5",  # a field of price0's distribution spec
         "+fleet.extra=1",  # an append: left to the model's own check
         "scenario=inference_api",
+        "scenario=gpu_cloud,inference_api",
+        "scenario=glob(*)",
         "hydra/launcher=submitit_local",
         "hydra.job.chdir=false",
         "target.p_recoup_se=0.001",
@@ -311,10 +318,25 @@ def test_sweep_check_skips_flag_values_and_other_configs():
         check_sweep(["-m", "--package", "_global_", "fleet.gpus=64,-5"])
 
 
-def test_out_of_range_whole_numbers_print_the_bound_in_full():
+@pytest.mark.parametrize(
+    "cfg, expected",
+    [
+        (
+            {"n_samples": 2**32},
+            "n_samples=4294967296 is out of range. Fix: a whole number in [1, 2**32)",
+        ),
+        ({"seed": -1}, "seed=-1 is out of range. Fix: a whole number in [0, 2**64)"),
+        (
+            {"n_samples": "abc"},
+            "n_samples must be a whole number, got 'abc'. Fix: e.g. n_samples=1000000.",
+        ),
+        ({"chunk_size": 0}, "chunk_size=0 is out of range. Fix: a whole number in [1, 2**31)"),
+    ],
+)
+def test_whole_number_errors_say_the_fix_with_exact_bounds(cfg, expected):
     with pytest.raises(ConfigError) as info:
-        RunSettings.from_config({"n_samples": 2**32})
-    assert "n_samples=4294967296 is out of range: use a value in [1, 4294967296)" in str(info.value)
+        RunSettings.from_config(cfg)
+    assert expected in str(info.value)
 
 
 def test_a_correlation_path_must_be_text():
