@@ -26,6 +26,10 @@ from .overrides import as_written, replace_mappings
 
 __all__ = ["check_sweep", "main", "summary"]
 
+# the summary is logged: Hydra's job logging shows it on the console (as is, conf/config.yaml)
+# and keeps it in the run's mcengine.log
+log = logging.getLogger("mcengine")
+
 
 def _money(x: float) -> str:
     if not np.isfinite(x):
@@ -131,12 +135,12 @@ def _app(cfg: DictConfig) -> float:
         if not is_primary():  # under jax.distributed, process 0 writes and reports
             return float(ds.p_recoup)
         path = write_netcdf(ds, out_dir / cfg.output)
-        print(summary(ds))
-        print(f"  results                   {path}")
+        log.info(summary(ds))
+        log.info(f"  results                   {path}")
         if cfg.report:
             from .report import write_report
 
-            print(f"  report                    {write_report(ds, out_dir)}")
+            log.info(f"  report                    {write_report(ds, out_dir)}")
     except (ConfigError, SpecError) as err:
         print(f"mcengine: invalid config: {err}", file=sys.stderr)
         sys.exit(2)

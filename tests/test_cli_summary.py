@@ -75,3 +75,20 @@ def test_p_recoup_is_printed_with_its_standard_errors_digits(p, se, text):
     ds = small_run().copy(deep=True)
     ds["p_recoup"].values, ds["p_recoup_se"].values = np.asarray(p), np.asarray(se)
     assert f"P(recoup within {int(ds.month[-1])} months)  {text}" in summary(ds)
+
+
+def test_cli_prints_the_summary_and_keeps_it_in_the_run_log(tmp_path):
+    import subprocess
+    import sys
+
+    cmd = [sys.executable, "-m", "mcengine.cli", "n_samples=2000", "horizon_months=12"]
+    proc = subprocess.run(
+        [*cmd, "progress=false", f"hydra.run.dir={tmp_path}"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    printed = [x for x in proc.stdout.splitlines() if "P(recoup within 12 months)" in x]
+    assert printed and printed[0].startswith("  P(recoup")  # as is, no log prefix
+    assert printed[0] in (tmp_path / "mcengine.log").read_text()
