@@ -85,6 +85,11 @@ def test_fan_chart_has_one_band_per_symmetric_quantile_pair() -> None:
     ax = plot.fan_chart(ds)
     assert len(ax.collections) == pairs
     assert any(line.get_label() == "median" for line in ax.lines) == bool(np.isclose(q, 0.5).any())
+    # legend swatches get darker toward the median, as the overlapping bands do
+    swatches = [h for h in ax.get_legend().legend_handles if h.get_label().startswith("P")]
+    assert len(swatches) == pairs
+    alphas = [h.get_alpha() for h in swatches]
+    assert all(a < b for a, b in zip(alphas, alphas[1:], strict=False))
 
 
 def test_waterfall_ends_at_mean_npv() -> None:

@@ -21,6 +21,7 @@ from ._format import _is_money, _label, _money_axis, _new_ax, _value_axis, forma
 from .sweep import swept_dims
 
 _LOW_COLOR, _HIGH_COLOR = "#d62728", "#1f77b4"
+_BAND_ALPHA = 0.18  # one fan-chart band; overlapping bands darken toward the median
 _TORNADO = {
     "npv": ("sens_npv_mean", "npv_mean", "mean NPV"),
     "p_recoup": ("sens_p_recoup", "p_recoup", "P(recoup)"),
@@ -99,16 +100,12 @@ def fan_chart(ds: xr.Dataset, ax: Axes | None = None, var: str = "cum_cash") -> 
     q = da["quantile"].values
     values = da.values
     pairs = _symmetric_pairs(q)
-    for lo, hi in pairs:  # outermost first; overlapping bands darken toward the centre
-        ax.fill_between(
-            month,
-            values[:, lo],
-            values[:, hi],
-            color="C0",
-            alpha=0.18,
-            lw=0,
-            label=f"{_pct(q[lo])}–{_pct(q[hi])}",
-        )
+    handles = []
+    for depth, (lo, hi) in enumerate(pairs, start=1):  # outermost first: bands overlap
+        ax.fill_between(month, values[:, lo], values[:, hi], color="C0", alpha=_BAND_ALPHA, lw=0)
+        # the legend swatch shows the shade where ``depth`` bands overlap
+        shade = 1 - (1 - _BAND_ALPHA) ** depth
+        handles.append(Patch(color="C0", alpha=shade, lw=0, label=f"{_pct(q[lo])}–{_pct(q[hi])}"))
     mid = _quantile_index(q, 0.5)
     if mid is not None:
         ax.plot(month, values[:, mid], color="C0", lw=2, label="median")
@@ -122,7 +119,8 @@ def fan_chart(ds: xr.Dataset, ax: Axes | None = None, var: str = "cum_cash") -> 
     if _is_money(da):
         _money_axis(ax.yaxis)
     ax.set_title("Discounted cumulative cash (quantile bands)")
-    ax.legend(loc="upper left", fontsize="small")
+    lines, labels = ax.get_legend_handles_labels()
+    ax.legend(handles=handles + lines, loc="upper left", fontsize="small")
     ax.grid(alpha=0.3)
     return ax
 
