@@ -199,3 +199,20 @@ def test_swept_dims_reads_a_list_written_as_text(text: str) -> None:
     assert plot.swept_dims(sweep) == [SWEEP_X, SWEEP_Y]
     sweep.attrs["sweep_dims"] = SWEEP_Y
     assert plot.swept_dims(sweep) == [SWEEP_Y]
+
+
+@pytest.mark.parametrize(
+    "p, legend, cell",
+    [
+        (0.453, "45.3%", "45%"),
+        (0.0641, "6.41%", "6.4%"),
+        (0.0002, "0.02%", "0.02%"),
+        (0, "0%", "0%"),
+    ],
+)
+def test_small_probabilities_are_not_printed_as_zero(p: float, legend: str, cell: str) -> None:
+    from mcengine.plot.sweep import _cell_text
+
+    da = small_run()["p_recoup"]
+    assert plot.format_value(p, da) == legend
+    assert _cell_text(p, da) == cell

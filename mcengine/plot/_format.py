@@ -66,6 +66,15 @@ def _short_money(value: float) -> str:
     return f"{value:.3g}"
 
 
+def _percent(fraction: float, significant: int) -> str:
+    """``0.0002`` -> ``"0.02%"``: a fraction as percent to ``significant`` digits (whole
+    percents from 10 % up), so that a small probability does not print as 0 %."""
+    pct = 100 * fraction
+    if pct == 0 or abs(pct) >= 10 ** (significant - 1):
+        return f"{pct:.0f}%"
+    return f"{pct:.{significant}g}%"
+
+
 def format_value(value: float, da: xr.DataArray) -> str:
     """Human-readable value in ``da``'s units (money with suffix, fractions as percent)."""
     value = float(value)
@@ -74,7 +83,7 @@ def format_value(value: float, da: xr.DataArray) -> str:
     if _is_money(da):
         return "$" + _short_money(value) if value >= 0 else "-$" + _short_money(-value)
     if _is_fraction(da):
-        return f"{100 * value:.1f}%"
+        return _percent(value, 3)
     return f"{value:.3g}"
 
 

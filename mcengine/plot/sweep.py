@@ -24,6 +24,7 @@ from ._format import (
     _label,
     _money_axis,
     _new_ax,
+    _percent,
     _short_money,
     _value_axis,
     format_coord,
@@ -100,7 +101,7 @@ def _cell_text(value: float, da: xr.DataArray) -> str:
     if _is_money(da):
         return _short_money(value)
     if _is_fraction(da):
-        return f"{100 * value:.0f}%"
+        return _percent(value, 2)
     return f"{value:.3g}"
 
 
