@@ -60,6 +60,7 @@ class ChunkArgs(NamedTuple):
     scalar_map: acc.BinMap  # arrays of shape (3,)
     knots: jax.Array  # (1025,) NPV quantiles: the rank transform for Spearman sums
     shift: jax.Array  # scalar subtracted from NPV before summing (numerical stability)
+    seed: jax.Array  # uint32[2]: the run's root key (random.seed_key), so seeds share a compile
 
 
 def tile_size(backend: str) -> int:
@@ -113,8 +114,7 @@ def _pair_columns(npv: jax.Array, recouped: jax.Array, weight: jax.Array) -> jax
     return jnp.stack([per_pair, jnp.zeros_like(per_pair)], axis=1).reshape(-1, 5)
 
 
-def _local_step(model: ModelSpec, seed: int, dtype, local_size: int, tile: int, columns,
-                sampling: str):  # fmt: skip
+def _local_step(model: ModelSpec, dtype, local_size: int, tile: int, columns, sampling: str):
     T = model.horizon
     k = len(model.inputs.paths)
 
@@ -165,7 +165,9 @@ def _local_step(model: ModelSpec, seed: int, dtype, local_size: int, tile: int, 
                 jnp.max(jnp.where(valid, cum, -jnp.inf)),
             )
 
-        fut, (mh, mlo, mhi) = simulate(model, seed, index, dtype, month_stats, sampling=sampling)
+        fut, (mh, mlo, mhi) = simulate(
+            model, args.seed, index, dtype, month_stats, sampling=sampling
+        )
         h0, lo0, hi0 = month_stats(0, fut.month0)
 
         scalar_counts, scalar_lower, scalar_upper = [], [], []
@@ -226,7 +228,6 @@ def _local_step(model: ModelSpec, seed: int, dtype, local_size: int, tile: int, 
 
 def make_step(
     model: ModelSpec,
-    seed: int,
     dtype,
     mesh: Mesh,
     chunk: int,
@@ -236,6 +237,7 @@ def make_step(
 ):
     """The jitted step ``ChunkArgs -> dict of aggregates`` and the layout of its sum columns.
 
+    The seed is a runtime argument (``ChunkArgs.seed``): the step compiles once for every seed.
     ``chunk`` must be a multiple of ``tile`` (default ``tile_size`` of the mesh's backend) times
     the number of devices."""
     columns = sum_columns(
@@ -250,7 +252,7 @@ def make_step(
         raise ValueError(f"chunk {chunk} is not a multiple of tile {tile} x {mesh.devices.size}")
     if tile % acc.BLOCK:  # block sums (and so antithetic pairs) must not straddle tiles
         raise ValueError(f"tile {tile} is not a multiple of the sum block {acc.BLOCK}")
-    local = _local_step(model, seed, dtype, local_size, tile, columns, sampling)
+    local = _local_step(model, dtype, local_size, tile, columns, sampling)
     replicated = PartitionSpec()
     out_specs = {name: PartitionSpec(AXIS) if name == "sums" else replicated for name in OUTPUTS}
     mapped = jax.shard_map(

@@ -35,6 +35,7 @@ from .chunk import MONTH_BINS, SCALAR_BINS, SCALARS, ChunkArgs, make_step, tile_
 from .distributed import agreed_signal, is_primary, to_host
 from .errors import ConfigError
 from .model.spec import ModelSpec
+from .random import seed_key
 from .sampling import METHODS as SAMPLING_METHODS
 from .tally import close_trace, fold, fresh_state, target_reached
 
@@ -240,7 +241,7 @@ def _unpack_fit(state) -> tuple[acc.BinMap, acc.BinMap, np.ndarray, float]:
     )
 
 
-def _args(offset, limit, month_map, scalar_map, knots, shift) -> ChunkArgs:
+def _args(root, offset, limit, month_map, scalar_map, knots, shift) -> ChunkArgs:
     return ChunkArgs(
         jnp.array([offset], jnp.uint32),
         jnp.asarray(limit, jnp.uint32),
@@ -248,6 +249,7 @@ def _args(offset, limit, month_map, scalar_map, knots, shift) -> ChunkArgs:
         acc.BinMap(*(jnp.asarray(a) for a in scalar_map)),
         jnp.asarray(knots),
         jnp.asarray(shift),
+        jnp.asarray(root, jnp.uint32),
     )
 
 
@@ -319,7 +321,8 @@ def _run(model, n_samples, seed, levels, precision, chunking, checkpoint, progre
             "or a chunk_size that divides 2**32."
         )
     T, k = model.horizon, len(model.inputs.paths)
-    step, columns = make_step(model, seed, dtype, mesh, chunk, sensitivity, sampling)
+    step, columns = make_step(model, dtype, mesh, chunk, sensitivity, sampling)
+    root = seed_key(seed)
     n_columns = max(s.stop for s in columns.values())
 
     # a checkpoint of the same run holds its folded futures and the bins they were folded in
@@ -361,7 +364,7 @@ def _run(model, n_samples, seed, levels, precision, chunking, checkpoint, progre
             pilot = fresh_state(T, k, n_columns)
             coarse = (_coarse_map(T + 1, MONTH_BINS), _coarse_map(len(SCALARS), SCALAR_BINS))
             for offset in range(0, PILOT, chunk):
-                out = to_host(step(_args(offset, PILOT, *coarse, np.zeros(KNOTS), 0.0)))
+                out = to_host(step(_args(root, offset, PILOT, *coarse, np.zeros(KNOTS), 0.0)))
                 fold(pilot, out, min(chunk, PILOT - offset), 0.0, columns)
             fit = _fit_from_pilot(pilot, T)
             state = fresh_state(T, k, n_columns) if state is None else state
@@ -382,7 +385,7 @@ def _run(model, n_samples, seed, levels, precision, chunking, checkpoint, progre
             offsets, stopped_by_target = [], True  # a rerun of a run that stopped at its target
 
         def launch(offset):
-            return step(_args(offset, n_samples, month_map, scalar_map, knots, shift))
+            return step(_args(root, offset, n_samples, month_map, scalar_map, knots, shift))
 
         n_chunks = 0
         last_save = time.perf_counter()

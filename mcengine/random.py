@@ -18,21 +18,30 @@ import jax.numpy as jnp
 import numpy as np
 from jax.extend.random import threefry_2x32
 
-__all__ = ["stream_key", "threefry2x32", "random_bits", "uniforms", "normals"]
+__all__ = ["Seed", "seed_key", "stream_key", "threefry2x32", "random_bits", "uniforms", "normals"]
 
 _SEED_SALT = np.uint32(0x6D63_6530)  # "mce0"
 
+#: A run seed: the integer, or its root key ``seed_key(seed)``. Given as an array (a runtime
+#: argument of a jitted function), one compiled step serves every seed.
+Seed = int | jax.Array | np.ndarray
 
-def stream_key(seed: int, name: str) -> jax.Array:
+
+def seed_key(seed: int) -> np.ndarray:
+    """The root key (uint32[2]) of an integer ``seed`` in ``[0, 2**64)``: its two halves."""
+    if isinstance(seed, bool) or int(seed) != seed or not 0 <= int(seed) < 2**64:
+        raise ValueError(f"seed must be an integer in [0, 2**64), got {seed!r}")
+    seed = int(seed)
+    return np.array([seed >> 32, seed & 0xFFFFFFFF], dtype=np.uint32)
+
+
+def stream_key(seed: Seed, name: str) -> jax.Array:
     """The threefry key pair (uint32[2]) of stream ``name`` under run ``seed``.
 
-    Derived by encrypting ``(crc32(name), salt)`` under the seed, so keys of different names are
-    unrelated and independent of which other streams exist.
+    Derived by encrypting ``(crc32(name), salt)`` under the seed's root key, so keys of
+    different names are unrelated and independent of which other streams exist.
     """
-    seed = int(seed)
-    if not 0 <= seed < 2**64:
-        raise ValueError(f"seed must be an integer in [0, 2**64), got {seed}")
-    root = jnp.array([seed >> 32, seed & 0xFFFFFFFF], dtype=jnp.uint32)
+    root = jnp.asarray(seed if np.ndim(seed) == 1 else seed_key(seed), jnp.uint32)
     tag = np.uint32(zlib.crc32(name.encode()))
     return threefry_2x32(root, jnp.array([tag, _SEED_SALT], dtype=jnp.uint32))
 

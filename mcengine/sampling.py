@@ -32,7 +32,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .random import normals, random_bits, stream_key
+from .random import Seed, normals, random_bits, stream_key
 
 __all__ = [
     "METHODS",
@@ -90,7 +90,7 @@ def _to_normal(words: jax.Array, dtype) -> jax.Array:
 
 def raw_normal_scores(
     paths: Sequence[str],
-    seed: int,
+    seed: Seed,
     index: jax.Array,
     method: str = "random",
     dtype=jnp.float32,

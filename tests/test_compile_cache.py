@@ -41,6 +41,18 @@ def test_second_run_loads_the_cached_step_and_gives_the_same_numbers(tmp_path):
         np.testing.assert_array_equal(uncached[name], values, err_msg=name)
 
 
+def test_another_seed_reuses_the_compiled_step(tmp_path):
+    """The seed is a runtime argument of the step, not a constant compiled into it: a seed
+    sweep compiles once. Its numbers are still the seed's own."""
+    cache = tmp_path / "xla"
+    overrides = ["n_samples=20000", "horizon_months=36", "progress=false", f"compile_cache={cache}"]
+    first = _run([*overrides, "seed=1"])
+    entries = sorted(p.name for p in cache.iterdir())
+    second = _run([*overrides, "seed=2"])
+    assert sorted(p.name for p in cache.iterdir()) == entries
+    assert second["npv_mean"] != first["npv_mean"]
+
+
 def test_unusable_cache_directory_warns_once_and_is_skipped(tmp_path):
     from mcengine.api import usable_directory
 

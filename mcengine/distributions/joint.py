@@ -11,7 +11,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..random import normals, stream_key
+from ..random import Seed, normals, stream_key
 from .copula import PSD_TOL, cholesky_psd, min_eigenvalue, non_psd_subsets, spearman_to_pearson
 from .families import Distribution
 from .parse import from_spec
@@ -77,7 +77,7 @@ class JointInputs:
         )
 
     def normal_scores(
-        self, seed: int, index: jax.Array, dtype=jnp.float32, raw: jax.Array | None = None
+        self, seed: Seed, index: jax.Array, dtype=jnp.float32, raw: jax.Array | None = None
     ) -> jax.Array:
         """Correlated standard-normal scores, shape ``(len(paths), *index.shape)``.
 
@@ -110,7 +110,7 @@ class JointInputs:
             for i, (p, d) in enumerate(zip(self.paths, self.dists, strict=True))
         }
 
-    def sample(self, seed: int, index: jax.Array, dtype=jnp.float32) -> dict[str, jax.Array]:
+    def sample(self, seed: Seed, index: jax.Array, dtype=jnp.float32) -> dict[str, jax.Array]:
         """Input values of futures ``index`` under run ``seed``, path → array."""
         return self.transform(self.normal_scores(seed, index, dtype))
 

@@ -16,6 +16,7 @@ import jax
 import jax.numpy as jnp
 
 from .. import random as mcr
+from ..random import Seed
 from ..sampling import raw_normal_scores
 from .economy import HOURS_PER_MONTH, Economy, Parts, economy, scenario_parts
 from .loop import month_loop, pack, unpack
@@ -84,7 +85,7 @@ def _poisson(u: jax.Array, lam: Any, terms: int) -> jax.Array:
     return count
 
 
-def _draw_fn(spec: ModelSpec, parts: Parts, e: Economy, seed: int, index: jax.Array, dtype):
+def _draw_fn(spec: ModelSpec, parts: Parts, e: Economy, seed: Seed, index: jax.Array, dtype):
     """``draw(block_months)``: a block's monthly shocks, (B, n) each, packed in pairs: the
     normal shocks (Z, W) and the arrival counts (generations, releases)."""
     key_shocks = mcr.stream_key(seed, "process/shocks")
@@ -283,7 +284,7 @@ def _futures(parts: Parts, e: Economy, T: int, final: dict, scores: jax.Array) -
 
 def simulate(
     spec: ModelSpec,
-    seed: int,
+    seed: Seed,
     index: jax.Array,
     dtype=jnp.float32,
     observe: Callable[[jax.Array, jax.Array], Any] | None = None,
