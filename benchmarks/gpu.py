@@ -7,6 +7,9 @@ What it measures, all on the default scenario, end to end through ``mcengine.sim
   H100 at the largest n),
 * throughput against ``chunk_size`` (null = auto = one 2^21 tile, then 2^22 .. 2^24) at 1e8 x 120,
 * the PRNG-bound limit (``prng.py``'s counter-API kernels and jax.random impls, chunk 2^22),
+* where the time goes: ``ablation.py``'s rows (the engine with the month step, the month
+  histograms, the sensitivity sums and the shock draws stubbed out in turn) at 2^26 x 120, so the
+  gap to the device's limit is measured part by part,
 * device memory: ``peak_bytes_in_use`` from ``device.memory_stats()`` where the backend has it.
 
 Needs: jax with the CUDA plugin, numpy, scipy, xarray, pyyaml, and ``mcengine`` importable
@@ -51,6 +54,7 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--max-n", type=float, default=1e9)
     ap.add_argument("--repeats", type=int, default=2)
     ap.add_argument("--skip-prng", action="store_true")
+    ap.add_argument("--skip-ablation", action="store_true")
     args = ap.parse_args(argv)
     if args.cpu:
         os.environ["JAX_PLATFORMS"] = "cpu"
@@ -140,6 +144,14 @@ def main(argv: list[str] | None = None) -> dict:
             str(2**14 if args.cpu else 2**22),
         ]
         out["prng"] = prng.main(pargs)
+
+    # 4. where the time goes (fresh processes, like the engine rows' own benchmark)
+    if not args.skip_ablation:
+        import ablation
+
+        out["ablation"] = ablation.main(
+            ["--no-json", "--n", str(2**14 if args.cpu else 2**26), "--repeats", str(args.repeats)]
+        )
 
     out["total_wall_s"] = time.perf_counter() - t0
     name = "gpu_" + re.sub(r"[^a-z0-9]+", "_", kind.lower()).strip("_")
