@@ -44,7 +44,10 @@ def load(path: Path, digest: str) -> dict[str, np.ndarray] | None:
         with np.load(path, allow_pickle=False) as data:
             if str(data["fingerprint"]) == digest:
                 return {key: data[key] for key in data.files if key != "fingerprint"}
-            why = "it was written by a run with another config or another version of mcengine"
+            why = (
+                "it was written by a run with another config, another version of mcengine or "
+                "JAX, or on another backend"
+            )
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as err:
         why = f"it cannot be read ({type(err).__name__}: {err})"
     warnings.warn(

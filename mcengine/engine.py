@@ -325,10 +325,11 @@ def _run(model, n_samples, seed, levels, precision, chunking, checkpoint, progre
     root = seed_key(seed)
     n_columns = max(s.stop for s in columns.values())
 
-    # a checkpoint of the same run holds its folded futures and the bins they were folded in
+    # a checkpoint of the same run holds its folded futures and the bins they were folded in;
+    # another backend or JAX version rounds the same arithmetic differently (docs/architecture)
     parts = (
         fingerprint_text, seed, n_samples, jnp.dtype(dtype).name, acc.BLOCK, n_columns,
-        MONTH_BINS, SCALAR_BINS, PILOT, COARSE_RANGE, sampling,
+        MONTH_BINS, SCALAR_BINS, PILOT, COARSE_RANGE, sampling, backend, jax.__version__,
     )  # fmt: skip
     digest = hashlib.sha256("|".join(map(str, parts)).encode()).hexdigest()
     state = checkpoint.load(digest) if checkpoint is not None else None

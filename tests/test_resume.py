@@ -161,6 +161,21 @@ def test_rerun_resumes_across_settings_that_leave_the_aggregates_alone(tmp_path)
     assert other.attrs["resumed_from"] == 0
 
 
+def test_a_checkpoint_of_another_jax_version_is_not_resumed(tmp_path, monkeypatch):
+    """XLA's code generation changes between JAX releases and with it the last bits of the
+    arithmetic: a run resumed after an upgrade (or a requeue on a node with another JAX) would
+    mix two roundings, so it starts again."""
+    import jax
+
+    first = _simulate_in(tmp_path)
+    assert first.attrs["resumed_from"] == 0
+    monkeypatch.setattr(jax, "__version__", jax.__version__ + ".post1")
+    with pytest.warns(UserWarning, match="another version of mcengine or JAX"):
+        again = _simulate_in(tmp_path)
+    assert again.attrs["resumed_from"] == 0
+    np.testing.assert_array_equal(again.npv_mean, first.npv_mean)
+
+
 def test_output_in_a_subfolder_keeps_its_checkpoint_beside_it(tmp_path):
     """output=sub/results.nc: the checkpoint goes to sub/ (it used to crash at the end)."""
     ds = _simulate_in(tmp_path, "output=sub/results.nc")
