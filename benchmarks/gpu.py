@@ -1,16 +1,20 @@
 """Run the engine benchmarks on a GPU and record them in ``benchmarks/results/gpu_<device>.json``.
 
 What it measures, all on the default scenario, end to end through ``mcengine.simulate``
-(sampling, model, aggregation; compile reported separately), in this one process:
+(sampling, model, aggregation; compile reported separately), in this order (the most needed
+first, and the JSON rewritten after each, so a run cut off by a device time limit keeps what it
+measured):
 
-* throughput against n_samples (1e6 .. 1e9 at 120 months; target: 1e10 sample-months/s on one
-  H100 at the largest n),
-* throughput against ``chunk_size`` (null = auto = one 2^21 tile, then 2^22 .. 2^24) at 1e8 x 120,
-* the PRNG-bound limit (``prng.py``'s counter-API kernels and jax.random impls, chunk 2^22),
-* where the time goes: ``ablation.py``'s rows (the engine with the month step, the month
-  histograms, the sensitivity sums and the shock draws stubbed out in turn) at 2^26 x 120, so the
-  gap to the device's limit is measured part by part,
-* device memory: ``peak_bytes_in_use`` from ``device.memory_stats()`` where the backend has it.
+1. throughput against n_samples (1e6 .. ``--max-n`` at 120 months; target: 1e10
+   sample-months/s on one H100 at the largest n),
+2. the PRNG-bound limit (``prng.py``'s counter-API kernels and jax.random impls, chunk 2^22),
+3. where the time goes: ``ablation.py``'s rows (the engine with the month step, the month
+   histograms, the sensitivity sums and the shock draws stubbed out in turn) at 2^26 x 120, so
+   the gap to the device's limit is measured part by part,
+4. throughput against ``chunk_size`` (null = auto = one 2^21 tile, then 2^22 .. 2^24) at 1e8 x
+   120;
+
+and device memory (``peak_bytes_in_use`` from ``device.memory_stats()``) with each engine row.
 
 Needs: jax with the CUDA plugin, numpy, scipy, xarray, pyyaml, and ``mcengine`` importable
 (the repo root is put on ``sys.path``). It does **not** need hydra-core: the config comes from
@@ -19,6 +23,10 @@ OmegaConf, or with plain PyYAML dicts if OmegaConf is missing too (see ``_harnes
 
 ``--cpu`` runs the same code on the CPU with small sizes (for testing the script anywhere).
 Run: ``python benchmarks/gpu.py`` on the GPU machine; ``python benchmarks/gpu.py --cpu`` here.
+Checked to run unchanged in a Python 3.12 environment holding only what the lent GPU machines'
+image has of its needs (jax 0.11.2, numpy, scipy, xarray, pyyaml, tqdm, matplotlib, h5py; no
+hydra-core, omegaconf or h5netcdf), with ``--cpu``. On a lent machine, one call:
+``PYTHONUNBUFFERED=1 python3 benchmarks/gpu.py --max-n 1e9 --repeats 1 --out $OUT``.
 """
 
 from __future__ import annotations
@@ -28,6 +36,7 @@ import os
 import re
 import sys
 import time
+from pathlib import Path
 
 import _harness as H
 
@@ -55,6 +64,13 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--repeats", type=int, default=2)
     ap.add_argument("--skip-prng", action="store_true")
     ap.add_argument("--skip-ablation", action="store_true")
+    ap.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="directory for the JSON (default benchmarks/results); rewritten after every section, "
+        "so a run cut off by a time limit keeps what it measured",
+    )
     args = ap.parse_args(argv)
     if args.cpu:
         os.environ["JAX_PLATFORMS"] = "cpu"
@@ -80,6 +96,15 @@ def main(argv: list[str] | None = None) -> dict:
         "device_count": jax.device_count(),
     }
     t0 = time.perf_counter()
+    name = (
+        "gpu_cputest" if args.cpu else "gpu_" + re.sub(r"[^a-z0-9]+", "_", kind.lower()).strip("_")
+    )
+    path = args.out / f"{name}.json" if args.out is not None else None
+
+    def save(section: str) -> None:
+        out["sections_done"] = [*out.get("sections_done", []), section]
+        out["total_wall_s"] = time.perf_counter() - t0
+        H.write_json(name, out, path)
 
     # 1. throughput vs n_samples
     ns = [10**4, 10**5] if args.cpu else [10**k for k in range(6, 10) if 10**k <= args.max_n]
@@ -111,8 +136,31 @@ def main(argv: list[str] | None = None) -> dict:
     out["n"] = rows
     out["headline_msps"] = rows[-1]["msps"]
     out["target_msps"] = 1e10
+    save("n")
 
-    # 2. throughput vs chunk_size
+    # 2. PRNG-bound limit
+    if not args.skip_prng:
+        import prng
+
+        pargs = [
+            "--no-json",
+            "--n",
+            str(2**18 if args.cpu else 2**26),
+            "--chunk",
+            str(2**14 if args.cpu else 2**22),
+        ]
+        out["prng"] = prng.main(pargs)
+        save("prng")
+
+    # 3. where the time goes (fresh processes, like the engine rows' own benchmark)
+    if not args.skip_ablation:
+        import ablation
+
+        out["ablation"] = ablation.main(
+            ["--no-json", "--n", str(2**14 if args.cpu else 2**26), "--repeats", str(args.repeats)]
+        )
+        save("ablation")
+    # 4. throughput vs chunk_size (last: the least needed when device time is short)
     n = 10**5 if args.cpu else 10**8
     sizes = [2**14, 2**15] if args.cpu else [2**22, 2**23, 2**24]  # tiles: 2^21 per GPU
     rows = []
@@ -131,33 +179,8 @@ def main(argv: list[str] | None = None) -> dict:
         title=f"GPU: throughput against chunk_size (n={n:,})",
     )
     out["chunk"] = rows
+    save("chunk")
 
-    # 3. PRNG-bound limit
-    if not args.skip_prng:
-        import prng
-
-        pargs = [
-            "--no-json",
-            "--n",
-            str(2**18 if args.cpu else 2**26),
-            "--chunk",
-            str(2**14 if args.cpu else 2**22),
-        ]
-        out["prng"] = prng.main(pargs)
-
-    # 4. where the time goes (fresh processes, like the engine rows' own benchmark)
-    if not args.skip_ablation:
-        import ablation
-
-        out["ablation"] = ablation.main(
-            ["--no-json", "--n", str(2**14 if args.cpu else 2**26), "--repeats", str(args.repeats)]
-        )
-
-    out["total_wall_s"] = time.perf_counter() - t0
-    name = "gpu_" + re.sub(r"[^a-z0-9]+", "_", kind.lower()).strip("_")
-    if args.cpu:
-        name = "gpu_cputest"
-    H.write_json(name, out)
     return out
 
 
