@@ -443,6 +443,8 @@ def run_engine(
     ``msps_e2e`` = all futures over the outside wall time of the call (compile, pilot and
     Dataset assembly included).
     """
+    import numpy as np
+
     from mcengine import simulate
 
     cfg = load_cfg(scenario, [*QUIET, *overrides])
@@ -482,6 +484,11 @@ def run_engine(
         "p_recoup": float(ds["p_recoup"]),
         "p_recoup_se": float(ds["p_recoup_se"]),
         "npv_mean": float(ds["npv_mean"]),
+        "backend": ds.attrs.get("jax_backend"),
+        # what the results hold, so a benchmark can tell what ran: months 0..T whose cash
+        # quantiles are all finite, and whether there are sensitivity deciles
+        "cum_cash_months_filled": int(np.isfinite(ds["cum_cash"].values).all(axis=1).sum()),
+        "has_sensitivity": "sens_count" in ds.data_vars,
         "runs": runs,
     }
 

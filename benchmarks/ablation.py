@@ -10,15 +10,17 @@ chunking, same futures and months) in a fresh process with one more part replace
   price and demand walks with every drawn shock and arrival and adds the month's price to V, so
   the draws are still made and consumed, and V still feeds the per-month histograms;
 * ``+ no month histograms`` - also the per-month histogram, minimum and maximum of V replaced by
-  constants (what remains: input sampling, the shock draws, a minimal month loop, the per-future
-  aggregates);
+  constants (only with the stub step, whose observer it replaces);
 * ``+ no sensitivity``   - also ``sensitivity.deciles=false`` (no decile, Spearman and rank sums);
 * ``+ no shock draws``   - also the monthly shocks replaced by constants (what remains: input
   sampling, the minimal month loop, the per-future aggregates).
 
 Each row's ``saved_ns`` is what the part it removes costs per sample-month (wall time, all
-devices). The ``+ no shock draws`` saving is the engine's own price for its random numbers, to
-set beside ``prng.py``'s limit (which ``--limit`` runs in the same invocation).
+devices). The ``+ no shock draws`` saving is the engine's own price for its monthly random
+numbers, to set beside ``prng.py``'s limit (which ``--limit`` runs in the same invocation); it
+also holds what the engine does with the raw draws (the Poisson counts' inverse CDF, mixing the
+correlated demand shock, packing pairs), which the limit does not, and the limit also holds the
+input uniforms, which this row keeps.
 
 Reading it against the PRNG-bound limit: the engine is within 2x of the limit only if everything
 but the draws costs no more than the draws. If even a row with the model stubbed out runs more
@@ -31,7 +33,6 @@ to measure. Run: ``python benchmarks/ablation.py [--quick] [--n 1000000] [--mont
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 
 import _harness as H
@@ -101,6 +102,8 @@ def task_ablated(ablate: list[str], overrides: list[str], repeats: int) -> dict:
     from mcengine.chunk import MONTH_BINS
     from mcengine.model import kernel
 
+    if "histograms" in ablate and "step" not in ablate:
+        raise ValueError("'histograms' replaces the stub step's observer: ablate 'step' too")
     if "step" in ablate:
         light = _constant_observe(MONTH_BINS) if "histograms" in ablate else None
         kernel._step_fn = lambda parts, e, T, observe: _stub_step(parts, e, T, light or observe)
@@ -125,39 +128,40 @@ def main(argv: list[str] | None = None) -> dict:
     if args.quick:
         args.n, args.repeats = 262_144, 2
     n, T = args.n, args.months
-    flags = os.environ.get("XLA_FLAGS", "")
-    if "xla_force_host_platform_device_count" not in flags:  # the engine's default on CPU
-        flags += f" --xla_force_host_platform_device_count={os.cpu_count() or 1}"
     print(f"Ablation: default scenario, {n:,} futures x {T} months, one fresh process per row")
     rows = []
-    base = None
     for label, ablate in ROWS:
+        # each child picks the engine's own default devices (mcengine/__init__.py)
         res = H.run_child(
             __file__,
             "ablated",
-            env={"XLA_FLAGS": flags.strip()},
             ablate=list(ablate),
             overrides=[f"n_samples={n}", f"horizon_months={T}"],
             repeats=args.repeats,
         )
         if "error" in res:
             print(f"{label}: {res['error']}", file=sys.stderr)
+            rows.append({"row": label, "ablate": list(ablate), "error": res["error"]})
             continue
-        base = base or res["msps"]
-        ns = 1e9 / res["msps"]
         rows.append(
             {
                 "row": label,
                 "msps": res["msps"],
-                "ns_per_sample_month": ns,
-                "speedup_vs_engine": res["msps"] / base,
+                "ns_per_sample_month": 1e9 / res["msps"],
                 "devices": res["device_count"],
+                "backend": res["backend"],
                 "chunk": res["chunk_size"],
                 "ablate": list(ablate),
             }
         )
+    # a part's cost is the difference to the row before, and only between two measured rows
     for prev, row in zip(rows, rows[1:], strict=False):
-        row["saved_ns"] = prev["ns_per_sample_month"] - row["ns_per_sample_month"]
+        if "msps" in prev and "msps" in row:
+            row["saved_ns"] = prev["ns_per_sample_month"] - row["ns_per_sample_month"]
+    if "msps" in rows[0]:
+        for row in rows:
+            if "msps" in row:
+                row["speedup_vs_engine"] = row["msps"] / rows[0]["msps"]
     H.print_table(
         rows,
         ["row", "msps", "ns_per_sample_month", "saved_ns", "speedup_vs_engine"],
@@ -170,7 +174,8 @@ def main(argv: list[str] | None = None) -> dict:
         limit = prng.main(["--no-json", "--no-engine", "--n", str(n), "--months", str(T)])
         out["prng_bound_msps"] = limit["prng_bound_msps"]
         for row in rows:
-            row["below_limit"] = limit["prng_bound_msps"] / row["msps"]
+            if "msps" in row:
+                row["below_limit"] = limit["prng_bound_msps"] / row["msps"]
         H.print_table(
             rows,
             ["row", "msps", "below_limit"],
