@@ -74,6 +74,9 @@ def main(argv: list[str] | None = None) -> dict:
     args = ap.parse_args(argv)
     if args.cpu:
         os.environ["JAX_PLATFORMS"] = "cpu"
+    # the PRNG and ablation rows run in child processes beside this one: with JAX's default
+    # preallocation of 75 % of device memory here, a child would find too little left
+    os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
     import jax
 
     if not args.cpu and jax.default_backend() == "cpu":
@@ -82,6 +85,8 @@ def main(argv: list[str] | None = None) -> dict:
             file=sys.stderr,
         )
         return {}
+    # a child that cannot start the GPU must fail, not fall back to CPU numbers recorded as GPU
+    os.environ.setdefault("JAX_PLATFORMS", jax.default_backend())
     dev = jax.devices()[0]
     kind = dev.device_kind
     print(
@@ -99,12 +104,17 @@ def main(argv: list[str] | None = None) -> dict:
     name = (
         "gpu_cputest" if args.cpu else "gpu_" + re.sub(r"[^a-z0-9]+", "_", kind.lower()).strip("_")
     )
-    path = args.out / f"{name}.json" if args.out is not None else None
+    # until the last section is done, results go to a .partial file (unless --out is given), so
+    # a cut-off run never replaces a complete earlier one
+    final = (args.out or H.RESULTS_DIR) / f"{name}.json"
+    partial = final if args.out is not None else final.with_suffix(".partial.json")
 
-    def save(section: str) -> None:
+    def save(section: str, done: bool = False) -> None:
         out["sections_done"] = [*out.get("sections_done", []), section]
         out["total_wall_s"] = time.perf_counter() - t0
-        H.write_json(name, out, path)
+        H.write_json(name, out, final if done else partial)
+        if done and partial != final:
+            partial.unlink(missing_ok=True)
 
     # 1. throughput vs n_samples
     ns = [10**4, 10**5] if args.cpu else [10**k for k in range(6, 10) if 10**k <= args.max_n]
@@ -119,6 +129,8 @@ def main(argv: list[str] | None = None) -> dict:
             f"  n={n:.0e}: {r['msps']:.3g} sample-months/s (compile {r['compile_time_s']:.1f} s)",
             flush=True,
         )
+        out["n"] = rows
+        save(f"n={n:.0e}")
     H.print_table(
         rows,
         [
@@ -136,7 +148,6 @@ def main(argv: list[str] | None = None) -> dict:
     out["n"] = rows
     out["headline_msps"] = rows[-1]["msps"]
     out["target_msps"] = 1e10
-    save("n")
 
     # 2. PRNG-bound limit
     if not args.skip_prng:
@@ -179,7 +190,7 @@ def main(argv: list[str] | None = None) -> dict:
         title=f"GPU: throughput against chunk_size (n={n:,})",
     )
     out["chunk"] = rows
-    save("chunk")
+    save("chunk", done=True)
 
     return out
 
