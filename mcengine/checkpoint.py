@@ -45,8 +45,8 @@ def load(path: Path, digest: str) -> dict[str, np.ndarray] | None:
             if str(data["fingerprint"]) == digest:
                 return {key: data[key] for key in data.files if key != "fingerprint"}
             why = (
-                "it was written by a run with another config, another version of mcengine or "
-                "JAX, or on another backend"
+                "it was written by a run with another config, another version of mcengine, "
+                "JAX or jaxlib, or on another backend or device kind"
             )
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as err:
         why = f"it cannot be read ({type(err).__name__}: {err})"

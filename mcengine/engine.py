@@ -27,6 +27,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import jaxlib
 import numpy as np
 from jax.sharding import Mesh
 
@@ -326,10 +327,12 @@ def _run(model, n_samples, seed, levels, precision, chunking, checkpoint, progre
     n_columns = max(s.stop for s in columns.values())
 
     # a checkpoint of the same run holds its folded futures and the bins they were folded in;
-    # another backend or JAX version rounds the same arithmetic differently (docs/architecture)
+    # another JAX or jaxlib (XLA) version, backend or device kind rounds the same arithmetic
+    # differently (docs/architecture)
     parts = (
         fingerprint_text, seed, n_samples, jnp.dtype(dtype).name, acc.BLOCK, n_columns,
-        MONTH_BINS, SCALAR_BINS, PILOT, COARSE_RANGE, sampling, backend, jax.__version__,
+        MONTH_BINS, SCALAR_BINS, PILOT, COARSE_RANGE, sampling, backend, devices[0].device_kind,
+        jax.__version__, jaxlib.__version__,
     )  # fmt: skip
     digest = hashlib.sha256("|".join(map(str, parts)).encode()).hexdigest()
     state = checkpoint.load(digest) if checkpoint is not None else None
