@@ -12,7 +12,8 @@ reduces the per-month histograms and the per-future aggregates in place; libmvec
 Rows, one more part switched on in each (1e6 futures x 120 months, default scenario, best of
 ``--repeats``, all threads):
 
-* ``C draws``             - the 2 normals and the uniform per future-month only, folded into a
+* ``C draws``             - the 2 normals and the uniform per future-month and the input uniforms
+  per future only (what ``prng.py`` counts), folded into a
   sum: the limit measured *in C*;
 * ``C + month step``      - the economics of every month (the model);
 * ``C + month histograms``- the 4096-bin histogram, minimum and maximum of V_m every month;

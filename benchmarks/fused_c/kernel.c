@@ -13,7 +13,8 @@
  * where mcengine.model.kernel's month loop starts.
  *
  * ``stage`` switches work on, one part at a time (the rows of the benchmark):
- *   0  the draws alone (2 normals and a uniform per future-month, folded into a sum),
+ *   0  the draws alone (2 normals and a uniform per future-month, and a uniform per uncertain
+ *      input per future, as benchmarks/prng.py counts them; folded into a sum),
  *   1  + the month step (the economics),
  *   2  + the per-month histogram (4096 bins), minimum and maximum of V_m,
  *   3  + the per-future aggregates of the engine (NPV, margin and spend histograms, event
@@ -288,6 +289,15 @@ static inline __attribute__((always_inline)) void tile_months(const Job *J, Loca
     }
 
     if (stage == 0) {
+        /* the limit's other part: one uniform per uncertain input per future, as prng.py draws */
+#pragma omp simd
+        for (int i = 0; i < count; i++) {
+            for (int c = 0; c < (J->k + 1) / 2; c++) {
+                uint32_t w0, w1;
+                threefry(ka0, ka1, index[i], (uint32_t)c, &w0, &w1);
+                acc[i] += open_unit(w0) + open_unit(w1);
+            }
+        }
         double s = 0.0;
         for (int i = 0; i < count; i++) s += acc[i];
         L->checksum += s;
