@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import json
 import os
 import platform
 import subprocess
@@ -63,7 +64,19 @@ def state_text(plain: dict) -> str:
     kept = {k: v for k, v in plain.items() if k not in NOT_IN_STATE}
     if isinstance(kept.get("sensitivity"), dict):
         kept["sensitivity"] = {"deciles": kept["sensitivity"].get("deciles", True)}
-    return yaml.safe_dump(kept, sort_keys=True) + f"code: {source_digest()}\n"
+    # one ``path: value`` line per leaf, so a checkpoint that does not match can name the keys
+    lines = [f"{path}: {json.dumps(value, sort_keys=True)}" for path, value in _leaves(kept)]
+    return "\n".join([*lines, f"code: {source_digest()}"]) + "\n"
+
+
+def _leaves(tree: dict, prefix: str = ""):
+    """``(dotted path, value)`` of every leaf of a nested mapping, in sorted order."""
+    for key in sorted(tree, key=str):
+        value, path = tree[key], f"{prefix}{key}"
+        if isinstance(value, dict) and value:
+            yield from _leaves(value, path + ".")
+        else:
+            yield path, value
 
 
 def provenance(plain: dict, overrides: Sequence[str] | None) -> dict[str, Any]:

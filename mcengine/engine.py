@@ -17,6 +17,7 @@ A run has two passes through that executable:
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import time
 import warnings
@@ -329,13 +330,20 @@ def _run(model, n_samples, seed, levels, precision, chunking, checkpoint, progre
     # a checkpoint of the same run holds its folded futures and the bins they were folded in;
     # another JAX or jaxlib (XLA) version, backend or device kind rounds the same arithmetic
     # differently (docs/architecture)
-    parts = (
-        fingerprint_text, seed, n_samples, jnp.dtype(dtype).name, acc.BLOCK, n_columns,
-        MONTH_BINS, SCALAR_BINS, PILOT, COARSE_RANGE, sampling, backend, devices[0].device_kind,
-        jax.__version__, jaxlib.__version__,
-    )  # fmt: skip
-    digest = hashlib.sha256("|".join(map(str, parts)).encode()).hexdigest()
-    state = checkpoint.load(digest) if checkpoint is not None else None
+    fingerprint = {
+        "config": fingerprint_text,
+        "seed": str(seed),
+        "n_samples": str(n_samples),
+        "dtype": jnp.dtype(dtype).name,
+        "layout": f"{acc.BLOCK} {n_columns} {MONTH_BINS} {SCALAR_BINS} {PILOT} {COARSE_RANGE}",
+        "sampling": sampling,
+        "backend": backend,
+        "device kind": str(devices[0].device_kind),
+        "JAX": jax.__version__,
+        "jaxlib": jaxlib.__version__,
+    }
+    digest = hashlib.sha256(json.dumps(fingerprint, sort_keys=True).encode()).hexdigest()
+    state = checkpoint.load(digest, fingerprint) if checkpoint is not None else None
     resumed_from = int(state["n_done"]) if state is not None else 0
 
     stop_flag = checkpoint.stop_flag() if checkpoint is not None else nullcontext()
@@ -347,7 +355,7 @@ def _run(model, n_samples, seed, levels, precision, chunking, checkpoint, progre
         signum = agreed_signal(stop.raised)
         saved = bool(signum or due) and is_primary()
         if saved:
-            checkpoint.save(state, digest)
+            checkpoint.save(state, digest, fingerprint)
         if signum:
             if bar is not None:
                 bar.close()
@@ -415,7 +423,7 @@ def _run(model, n_samples, seed, levels, precision, chunking, checkpoint, progre
     main_time = time.perf_counter() - t_main
     close_trace(state, columns, shift)
     if checkpoint is not None and is_primary():
-        checkpoint.save(state, digest)
+        checkpoint.save(state, digest, fingerprint)
 
     meta = {
         "chunk_size": chunk,

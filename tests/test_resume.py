@@ -156,9 +156,22 @@ def test_rerun_resumes_across_settings_that_leave_the_aggregates_alone(tmp_path)
     np.testing.assert_array_equal(again.npv_mean, first.npv_mean)
     np.testing.assert_array_equal(again.p_breakeven_by, first.p_breakeven_by)
     assert again.npv["quantile"].values.tolist() == [0.2, 0.8]
-    with pytest.warns(UserWarning, match="another config"):
+    with pytest.warns(
+        UserWarning, match=r"wrote it in fleet\.gpus 1024 -> 512 \(then -> now\)\. Starting"
+    ):
         other = _simulate_in(tmp_path, "fleet.gpus=512")  # the model changed: start again
     assert other.attrs["resumed_from"] == 0
+
+
+def test_a_checkpoint_that_does_not_match_says_what_differs(tmp_path):
+    """A rerun in the same directory with other settings starts again; the warning names each
+    setting that differs from the run that wrote the checkpoint, with both values."""
+    _simulate_in(tmp_path)
+    expected = r"in n_samples 20000 -> 30000, opex\.staff_per_month 60000 -> 12345, seed 0 -> 3 \("
+    with pytest.warns(UserWarning, match=expected) as caught:
+        again = _simulate_in(tmp_path, "n_samples=30000", "seed=3", "opex.staff_per_month=12345")
+    assert again.attrs["resumed_from"] == 0
+    assert "code" not in str(caught[0].message)  # the same code: not named
 
 
 def test_a_checkpoint_of_another_jax_version_is_not_resumed(tmp_path, monkeypatch):
@@ -169,8 +182,9 @@ def test_a_checkpoint_of_another_jax_version_is_not_resumed(tmp_path, monkeypatc
 
     first = _simulate_in(tmp_path)
     assert first.attrs["resumed_from"] == 0
-    monkeypatch.setattr(jax, "__version__", jax.__version__ + ".post1")
-    with pytest.warns(UserWarning, match="another version of mcengine, JAX or jaxlib"):
+    version = jax.__version__
+    monkeypatch.setattr(jax, "__version__", version + ".post1")
+    with pytest.warns(UserWarning, match=rf"in JAX {version} -> {version}\.post1 \(then"):
         again = _simulate_in(tmp_path)
     assert again.attrs["resumed_from"] == 0
     np.testing.assert_array_equal(again.npv_mean, first.npv_mean)
