@@ -9,7 +9,9 @@ mcengine -m market.price_trend=-0.2,-0.4   # a sweep: one results.nc per job + s
 from __future__ import annotations
 
 import logging
+import os
 import sys
+import warnings
 from pathlib import Path
 
 import hydra
@@ -200,8 +202,27 @@ def check_sweep(args: list[str]) -> None:
                 raise ConfigError(f"sweep value {key}={value}: {err}") from err
 
 
+def _log_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """Warnings as log lines (console and the job's log), without Python's source-line echo."""
+    kind = "" if category is UserWarning else f"{category.__name__}: "
+    log.warning(f"warning: {kind}{message}")
+
+
 def main() -> None:
     """Console entry point."""
+    warnings.showwarning = _log_warning
+    # ``mcengine ... | head``: a closed pipe ends the output quietly, not in a logging traceback
+    logging.raiseExceptions = False
+    try:
+        _main()
+    finally:
+        try:
+            sys.stdout.flush()
+        except BrokenPipeError:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+
+
+def _main() -> None:
     try:
         check_overrides(sys.argv[1:])
         check_sweep(sys.argv[1:])

@@ -92,3 +92,27 @@ def test_cli_prints_the_summary_and_keeps_it_in_the_run_log(tmp_path):
     printed = [x for x in proc.stdout.splitlines() if "P(recoup within 12 months)" in x]
     assert printed and printed[0].startswith("  P(recoup")  # as is, no log prefix
     assert printed[0] in (tmp_path / "mcengine.log").read_text()
+    # a warning (the 48-month loan runs past the 12-month horizon) is a log line, in the run log
+    # too, without Python's "file:line: UserWarning" and source echo
+    assert "warning: financing.term_months=48 runs past" in (tmp_path / "mcengine.log").read_text()
+    assert "UserWarning" not in proc.stdout + proc.stderr
+
+
+def test_cli_output_into_a_closed_pipe_ends_quietly(tmp_path):
+    """``mcengine ... | head -0``: the reader is gone before the first line; no logging
+    traceback, exit status 0, and the results are still written."""
+    import subprocess
+    import sys
+
+    cmd = [sys.executable, "-m", "mcengine.cli", "n_samples=2000", "horizon_months=12"]
+    proc = subprocess.Popen(
+        [*cmd, "progress=false", f"hydra.run.dir={tmp_path}"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    proc.stdout.close()  # every line the run prints now meets a closed pipe
+    stderr = proc.stderr.read()
+    assert proc.wait(timeout=300) == 0, stderr[-3000:]
+    assert "Logging error" not in stderr and "BrokenPipeError" not in stderr
+    assert (tmp_path / "results.nc").exists()
