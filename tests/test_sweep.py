@@ -343,6 +343,31 @@ def test_single_run_dir_is_not_a_multirun(tmp_path: Path) -> None:
         open_sweep(run_dir)
 
 
+def test_a_folder_of_multiruns_names_them(tmp_path: Path) -> None:
+    """``mcengine-sweep multirun/DATE``: Hydra's date folder above two sweeps; both have a job
+    0, but the answer is which sweep to pass, with exit status 2, not a duplicate job."""
+    from mcengine.sweep.cli import main
+
+    for name in ("01-57-01", "02-03-09"):
+        (tmp_path / name).mkdir()
+        make_grid(tmp_path / name)
+    with pytest.raises(NotMultirunError, match=r"holds 2: 01-57-01, 02-03-09\. Pass one of them"):
+        open_sweep(tmp_path)
+    assert main([str(tmp_path)]) == 2
+
+
+def test_a_folder_of_single_runs_says_so(tmp_path: Path) -> None:
+    """``mcengine-sweep outputs/DATE``: single runs, recorded by Hydra as ``mode: RUN``."""
+    for name in ("01-55-19", "02-10-44"):
+        run_dir = tmp_path / name
+        (run_dir / ".hydra").mkdir(parents=True)
+        (run_dir / ".hydra" / "overrides.yaml").write_text("[]")
+        hydra = {"hydra": {"mode": "RUN", "job": {"num": "???"}}}
+        (run_dir / ".hydra" / "hydra.yaml").write_text(yaml.safe_dump(hydra))
+    with pytest.raises(NotMultirunError, match=r"holds 2 single runs' directories \(01-55-19"):
+        open_sweep(tmp_path)
+
+
 # --------------------------------------------------------------------------- writing
 
 

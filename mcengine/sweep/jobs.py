@@ -135,14 +135,43 @@ def _expected_jobs(sweep_dir: Path) -> list[list[str]] | None:
     return [list(job) for batch in batches for job in batch]
 
 
+def _listed(dirs: Sequence[Path], root: Path, shown: int = 4) -> str:
+    names = ", ".join(str(d.relative_to(root)) for d in dirs[:shown])
+    return names + (f" and {len(dirs) - shown} more" if len(dirs) > shown else "")
+
+
+def _is_single_run(job_dir: Path) -> bool:
+    """Whether Hydra recorded ``job_dir`` as a single run (``hydra.mode: RUN``)."""
+    hydra_yaml = job_dir / ".hydra" / "hydra.yaml"
+    if not hydra_yaml.is_file():
+        return False
+    return str(((_read_yaml(hydra_yaml) or {}).get("hydra") or {}).get("mode")) == "RUN"
+
+
 def _check_sweep_dir(sweep_dir: Path) -> None:
-    """Raise :class:`NotMultirunError` when ``sweep_dir`` is missing or a single run's directory."""
+    """Raise :class:`NotMultirunError` when ``sweep_dir`` is missing, a single run's directory,
+    or a folder above multiruns or runs (``multirun/DATE``, ``outputs/DATE``): name what is in
+    it, so the user can pass the right one."""
     if not sweep_dir.is_dir():
         raise NotMultirunError(f"sweep directory {sweep_dir} does not exist")
     if is_run_dir(sweep_dir):
         raise NotMultirunError(
             f"{sweep_dir} is a single run's directory, not a multirun directory (one holding job "
             "directories with .hydra/); read it with mcengine.open_results or mcengine-report"
+        )
+    if (sweep_dir / "multirun.yaml").is_file():
+        return
+    sweeps = sorted(p.parent for p in sweep_dir.rglob("multirun.yaml"))
+    if sweeps:
+        raise NotMultirunError(
+            f"{sweep_dir} is not a multirun directory; it holds {len(sweeps)}: "
+            f"{_listed(sweeps, sweep_dir)}. Pass one of them, e.g. mcengine-sweep {sweeps[-1]}"
+        )
+    runs = _job_dirs(sweep_dir)
+    if runs and all(_is_single_run(d) for d in runs):
+        raise NotMultirunError(
+            f"{sweep_dir} holds {len(runs)} single runs' directories ({_listed(runs, sweep_dir)}),"
+            " not the jobs of a multirun; read each with mcengine.open_results or mcengine-report"
         )
 
 
