@@ -104,11 +104,31 @@ def check_overrides(overrides: Sequence[str]) -> None:
             raise unknown_parameter(section, name)
         if section in RUN_SECTIONS and rest and name not in RUN_SECTIONS[section]:
             raise _unknown_run_key(section, name)
+        if value.lstrip().startswith(("{", "[")):
+            _check_override_syntax(item, key, value)
         if key == "correlations" and value.lstrip().startswith("{"):
             raise ConfigError(
                 "correlations must be a list of [path, path, rank correlation] triples, got a "
                 f"mapping ({value}). Fix: correlations='[[market.price0, demand.growth, -0.4]]'."
             )
+
+
+def _check_override_syntax(item: str, key: str, value: str) -> None:
+    """A mapping or list value that Hydra's override grammar cannot read, as a config error
+    that names the key (Hydra's own message names neither the key nor the usual slip)."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import OverrideParseException
+
+    try:
+        OverridesParser.create().parse_overrides([item])
+    except OverrideParseException as err:
+        reason = str(err).splitlines()[0]
+        raise ConfigError(
+            f"{key}: cannot read the value {value} ({reason}). Fix: write a mapping as "
+            "{field: value, ...} with a colon after every field name and a list as [a, b], "
+            f"and quote the whole override for the shell, e.g. {key}='{{dist: pert, min: 1.5, "
+            "mode: 2, max: 3}'."
+        ) from None
 
 
 def load_config(scenario: str | None = None, overrides: Sequence[str] = ()) -> Any:
@@ -246,7 +266,10 @@ class RunSettings:
                 f"got {levels!r}."
             )
         if list(levels) != sorted(set(levels)):
-            raise ConfigError(f"quantiles must be increasing without repeats, got {levels!r}.")
+            raise ConfigError(
+                f"quantiles must be increasing without repeats, got {levels!r}. Fix: e.g. "
+                f"quantiles=[{','.join(f'{q:g}' for q in sorted(set(levels)))}]."
+            )
         sampling = cfg.get("sampling", "random")
         if sampling not in SAMPLING:
             raise ConfigError(

@@ -193,6 +193,24 @@ def test_support_reaching_an_open_end_says_how_to_truncate():
     assert "e.g. add high: 1" in message  # a closed end: truncate at it
 
 
+@pytest.mark.parametrize(
+    "changes, expected",
+    [
+        (
+            {"fleet__gpus": "abc"},
+            "fleet.gpus must be a number, got 'abc'. Fix: e.g. fleet.gpus=",
+        ),
+        (
+            {"horizon_months": 2.5},
+            "horizon_months must be a whole number, got 2.5. Fix: e.g. horizon_months=2.",
+        ),
+        ({"quantiles": [0.5, 0.1]}, "Fix: e.g. quantiles=[0.1,0.5]."),
+    ],
+)
+def test_type_errors_say_how_to_fix(changes, expected):
+    assert expected in _error(_spec(**changes))
+
+
 def test_quoted_spec_gets_a_hint():
     message = _error(_spec(market__price0="{dist: uniform, low: 1, high: 2}"))
     assert "market.price0 must be a number" in message and "without quotes" in message
@@ -213,6 +231,11 @@ def test_quoted_spec_gets_a_hint():
             "scenario=gpu_clod: there is no such scenario. Did you mean 'gpu_cloud'?",
         ),
         ("scenario=gpu_cloud,inference", "scenario=inference: there is no such scenario."),
+        (  # a field without its colon: Hydra's grammar error, with the key and the usual slip
+            "market.price0={dist: pert, min: 1.5, mode: 2, max 3}",
+            "market.price0: cannot read the value {dist: pert, min: 1.5, mode: 2, max 3}",
+        ),
+        ("quantiles=[0.1,0.5", "quantiles: cannot read the value [0.1,0.5"),
     ],
 )
 def test_unknown_override_keys_are_named_before_hydra_composes(override, expected):
@@ -236,6 +259,9 @@ def test_unknown_override_keys_are_named_before_hydra_composes(override, expecte
         "hydra.job.chdir=false",
         "target.p_recoup_se=0.001",
         "correlations=[[market.price0, demand.growth, -0.4]]",
+        "market.price0={dist: pert, min: 1.5, mode: 2, max: 3}",
+        "fleet.gpu_price={dist: uniform, low: 2e4, high: 3e4},25000",  # a sweep over a spec
+        "quantiles=[0.1,0.5,0.9]",
         "--multirun",
     ],
 )

@@ -63,6 +63,13 @@ def model_config(cfg: Mapping) -> dict[str, Any]:
     return values
 
 
+def _example(param: Param) -> str:
+    """A value to show in a fix: the default, else the low end of the range, else 1."""
+    if param.default is not None and not isinstance(param.default, bool):
+        return f"{param.default:g}"
+    return "1"
+
+
 def _check_plain(param: Param, value: Any) -> float:
     where = param.path
     if isinstance(value, Mapping):
@@ -82,11 +89,16 @@ def _check_plain(param: Param, value: Any) -> float:
                 f"{where}='{{dist: uniform, low: 1, high: 2}}' in the shell."
             )
         what = "a number or a distribution spec" if param.uncertain else "a number"
-        raise ConfigError(f"{where} must be {what}, got {value!r}.{hint}")
+        fix = hint or f" Fix: e.g. {where}={_example(param)}."
+        raise ConfigError(f"{where} must be {what}, got {value!r}.{fix}")
     if not math.isfinite(value):
-        raise ConfigError(f"{where} must be finite, got {value!r}.")
+        raise ConfigError(
+            f"{where} must be finite, got {value!r}. Fix: e.g. {where}={_example(param)}."
+        )
     if param.integer and float(value) != int(value):
-        raise ConfigError(f"{where} must be a whole number, got {value!r}.")
+        raise ConfigError(
+            f"{where} must be a whole number, got {value!r}. Fix: e.g. {where}={round(value)}."
+        )
     if not param.admits(float(value)):
         example = "" if param.default is None else f" (the default is {param.default:g})"
         raise ConfigError(
