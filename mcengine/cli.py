@@ -118,6 +118,17 @@ def summary(ds: xr.Dataset, top: int = 4) -> str:
     return "\n".join(lines)
 
 
+def _stop(message: str, code: int) -> None:
+    """End the job with ``message`` on stderr and in the run's log file (the console is not
+    always kept: a cluster job's log is where one looks for why it ended), and ``code``."""
+    print(message, file=sys.stderr)
+    record = log.makeRecord(log.name, logging.ERROR, __file__, 0, message, None, None)
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, logging.FileHandler):
+            handler.handle(record)
+    sys.exit(code)
+
+
 @hydra.main(config_path=str(config_dir()), config_name="config", version_base="1.3")
 def _app(cfg: DictConfig) -> float:
     from .api import simulate
@@ -144,14 +155,12 @@ def _app(cfg: DictConfig) -> float:
 
             log.info(f"  report                    {write_report(ds, out_dir)}")
     except (ConfigError, SpecError) as err:
-        print(f"mcengine: invalid config: {err}", file=sys.stderr)
-        sys.exit(2)
+        _stop(f"mcengine: invalid config: {err}", 2)
     except Interrupted as err:
-        print(f"mcengine: {err}.\n{resume}", file=sys.stderr)
-        sys.exit(128 + err.signum)  # the shell's code for the signal (143 asks SLURM to requeue)
+        # the shell's code for the signal (143 asks SLURM to requeue)
+        _stop(f"mcengine: {err}.\n{resume}", 128 + err.signum)
     except KeyboardInterrupt:  # outside the engine's safe points (start-up, writing results)
-        print(f"mcengine: interrupted; no results file is half-written. {resume}", file=sys.stderr)
-        sys.exit(130)
+        _stop(f"mcengine: interrupted; no results file is half-written. {resume}", 130)
     return float(ds.p_recoup)
 
 

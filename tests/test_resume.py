@@ -94,6 +94,7 @@ def test_ctrl_c_while_compiling_stops_cleanly_and_resumes(tmp_path, reference):
     out = proc.communicate(timeout=120)[0].decode()
     assert proc.returncode == 130, out[-3000:]
     assert "Traceback" not in out and "To resume, rerun the same command" in out
+    assert "To resume, rerun the same command" in (tmp_path / "mcengine.log").read_text()
     assert not (tmp_path / "results.nc").exists()
     done = subprocess.run(_cli(tmp_path), capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
