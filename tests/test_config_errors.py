@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import warnings
 
 import jax
 import numpy as np
@@ -378,3 +379,15 @@ def test_future_indices_past_uint32_are_refused_before_compute():
     chunk = 3 * engine.tile_size("cpu") * len(jax.devices())  # does not divide 2**32
     with pytest.raises(ConfigError, match=r"past 2\*\*32 - 1.*Fix: n_samples <= \d+"):
         engine.run(model, n_samples=2**32 - 1, chunking=engine.Chunking(chunk))
+
+
+def test_an_input_without_a_finite_mean_warns_before_compute():
+    """A Student t with df <= 1 open above has no mean: the run is valid (quantiles, P(recoup))
+    but its mean NPV never settles, so validation says so and how to fix it."""
+    heavy = {"dist": "student_t", "df": 0.3, "loc": 30000, "scale": 100, "low": 0}
+    with pytest.warns(UserWarning, match=r"fleet\.gpu_price: its distribution has no finite mean"):
+        ModelSpec.from_config(_spec(fleet__gpu_price=heavy))
+    bounded = {**heavy, "high": 50000}  # truncated on both sides: a finite mean, no warning
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        ModelSpec.from_config(_spec(fleet__gpu_price=bounded, horizon_months=60))

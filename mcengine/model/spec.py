@@ -108,6 +108,19 @@ def _check_plain(param: Param, value: Any) -> float:
     return float(value)
 
 
+def _warn_without_mean(path: str, dist) -> None:
+    """Warn when an input has no finite mean (a Student t with df <= 1 open on a side): the
+    run works, but its mean NPV and that mean's standard error do not settle as n grows."""
+    if math.isfinite(dist.mean):
+        return
+    warnings.warn(
+        f"{path}: its distribution has no finite mean, so the mean NPV (and its SE) will not "
+        "settle however many futures are drawn; quantiles and P(recoup) are still fine. Fix: "
+        "use a Student t with df > 1, or truncate it on both sides (low: and high:).",
+        stacklevel=3,
+    )
+
+
 def _check_support(param: Param, dist) -> None:
     lo, hi = dist.support
     ok_lo = lo > param.low if param.low_open else lo >= param.low
@@ -170,6 +183,7 @@ class ModelSpec:
             )
         for path in inputs.paths:
             _check_support(PARAMS[path], inputs.distributions[path])
+            _warn_without_mean(path, inputs.distributions[path])
         spec = cls(
             horizon=int(constants["horizon_months"]),
             constants=constants,
