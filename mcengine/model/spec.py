@@ -64,7 +64,7 @@ def model_config(cfg: Mapping) -> dict[str, Any]:
 
 
 def _example(param: Param) -> str:
-    """A value to show in a fix: the default, else the low end of the range, else 1."""
+    """A value to show in a fix: the parameter's default, else 1."""
     if param.default is not None and not isinstance(param.default, bool):
         return f"{param.default:g}"
     return "1"
